@@ -1,0 +1,200 @@
+"""Box algebra with torchvision's names, signatures and semantics.
+
+Boxes are ``(N, 4)`` float arrays ``x1, y1, x2, y2`` in continuous pixel coordinates; width is
+``x2 - x1`` (no +1). See ``conventions.py``. Every function accepts empty inputs and returns empty
+outputs of the right shape and dtype.
+
+The one deliberate difference from torchvision: the IoU of two zero-area boxes (union 0) is 0 here,
+where torchvision computes 0 / 0 = NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .conventions import as_boxes, as_scores
+
+__all__ = [
+    "box_area",
+    "box_iou",
+    "clip_boxes_to_image",
+    "remove_small_boxes",
+    "nms",
+    "batched_nms",
+    "nms_reference",
+]
+
+
+def box_area(boxes) -> np.ndarray:
+    """Area ``(x2 - x1) * (y2 - y1)`` of each box.
+
+    Args:
+        boxes: ``(N, 4)`` boxes ``x1, y1, x2, y2``.
+
+    Returns:
+        ``(N,)`` float array, the boxes' dtype.
+    """
+    b = as_boxes(boxes)
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
+def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), no checks: ``(N, M)``."""
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    np.clip(w, 0, None, out=w)
+    np.clip(h, 0, None, out=h)
+    inter = w * h  # (N, M)
+    union = area_a[:, None] + area_b[None, :] - inter
+    # union is 0 only for two zero-area boxes; define their IoU as 0 rather than NaN
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def box_iou(boxes1, boxes2) -> np.ndarray:
+    """Intersection over union of every pair: ``|A ∩ B| / |A ∪ B|``.
+
+    Args:
+        boxes1: ``(N, 4)`` boxes ``x1, y1, x2, y2``.
+        boxes2: ``(M, 4)`` boxes in the same frame.
+
+    Returns:
+        ``(N, M)`` float array with values in ``[0, 1]``; 0 for two zero-area boxes.
+    """
+    a = as_boxes(boxes1, "boxes1")
+    b = as_boxes(boxes2, "boxes2")
+    dtype = np.result_type(a.dtype, b.dtype)
+    return _pairwise_iou(a.astype(dtype, copy=False), b.astype(dtype, copy=False))
+
+
+def clip_boxes_to_image(boxes, size) -> np.ndarray:
+    """Clip boxes to an image: ``x`` into ``[0, width]``, ``y`` into ``[0, height]``.
+
+    Args:
+        boxes: ``(N, 4)`` boxes ``x1, y1, x2, y2``.
+        size: ``(height, width)`` of the image, torchvision's order.
+
+    Returns:
+        ``(N, 4)`` clipped copy, same dtype. A box wholly outside becomes a zero-area box on the border.
+    """
+    b = as_boxes(boxes).copy()
+    try:
+        height, width = (float(s) for s in size)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"size must be (height, width); got {size!r}") from err
+    if not (height >= 0 and width >= 0):
+        raise ValueError(f"size must be non-negative (height, width); got {size!r}")
+    np.clip(b[:, 0::2], 0, width, out=b[:, 0::2])
+    np.clip(b[:, 1::2], 0, height, out=b[:, 1::2])
+    return b
+
+
+def remove_small_boxes(boxes, min_size: float) -> np.ndarray:
+    """Indices of the boxes whose width and height are both at least ``min_size``.
+
+    Args:
+        boxes: ``(N, 4)`` boxes ``x1, y1, x2, y2``.
+        min_size: minimum width and height, in pixels.
+
+    Returns:
+        ``(K,)`` int64 indices, increasing.
+    """
+    b = as_boxes(boxes)
+    keep = ((b[:, 2] - b[:, 0]) >= min_size) & ((b[:, 3] - b[:, 1]) >= min_size)
+    return np.flatnonzero(keep).astype(np.int64)
+
+
+def _greedy_keep(suppresses: np.ndarray) -> np.ndarray:
+    """Greedy NMS inside one block, without a loop over boxes.
+
+    ``suppresses[i, j]`` (only ``i < j`` set) says box ``i`` would suppress box ``j``. Greedy NMS keeps
+    ``j`` iff no *kept* ``i < j`` suppresses it. Starting from "keep all" and re-applying that rule is a
+    fixed-point iteration: after ``t`` rounds the first ``t`` decisions are final, and the first round
+    without change is the unique greedy answer (usually after a handful of rounds).
+    """
+    keep = np.ones(suppresses.shape[0], dtype=bool)
+    while True:
+        new = ~np.any(suppresses & keep[:, None], axis=0)
+        if np.array_equal(new, keep):
+            return keep
+        keep = new
+
+
+def nms(boxes, scores, iou_threshold: float) -> np.ndarray:
+    """Non-maximum suppression, torchvision's ``nms``.
+
+    Boxes are visited by descending score; a box is dropped when its IoU with an already kept box is
+    strictly greater than ``iou_threshold`` (a pair exactly at the threshold both survive).
+
+    Work is done in blocks of the highest-scoring survivors: the block is resolved among itself by a
+    fixed-point iteration (:func:`_greedy_keep`) and its kept boxes then suppress every remaining box at
+    once, so there is no Python loop over box pairs.
+
+    Args:
+        boxes: ``(N, 4)`` boxes ``x1, y1, x2, y2``.
+        scores: ``(N,)`` finite scores.
+        iou_threshold: discard boxes with IoU > this with a kept box.
+
+    Returns:
+        ``(K,)`` int64 indices of the kept boxes, sorted by decreasing score (ties: lower index first).
+    """
+    b = as_boxes(boxes)
+    s = as_scores(scores, len(b))
+    order = np.argsort(-s, kind="stable")
+    remaining = b[order]
+    idx = order
+    kept = []
+    block = 128
+    while len(idx):
+        head, head_idx = remaining[:block], idx[:block]
+        iou = _pairwise_iou(head, head)
+        keep = _greedy_keep(np.triu(iou > iou_threshold, k=1))
+        kept.append(head_idx[keep])
+        rest, rest_idx = remaining[block:], idx[block:]
+        if len(rest):
+            alive = ~np.any(_pairwise_iou(head[keep], rest) > iou_threshold, axis=0)
+            rest, rest_idx = rest[alive], rest_idx[alive]
+        remaining, idx = rest, rest_idx
+    return np.concatenate(kept).astype(np.int64) if kept else np.zeros(0, np.int64)
+
+
+def nms_reference(boxes, scores, iou_threshold: float) -> np.ndarray:
+    """The textbook loop, pair by pair: the slow teaching path that :func:`nms` is tested against."""
+    b = as_boxes(boxes, dtype=np.float64)
+    s = as_scores(scores, len(b))
+    order = sorted(range(len(b)), key=lambda i: (-s[i], i))
+    kept: list[int] = []
+    for i in order:
+        if all(_pairwise_iou(b[i : i + 1], b[k : k + 1])[0, 0] <= iou_threshold for k in kept):
+            kept.append(i)
+    return np.array(kept, dtype=np.int64)
+
+
+def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
+    """NMS done independently per category: boxes of different ``idxs`` never suppress each other.
+
+    As torchvision does, each category's boxes are shifted by ``idx * (max coordinate + 1)`` so that
+    boxes of different categories cannot overlap, then one :func:`nms` runs.
+
+    Args:
+        boxes: ``(N, 4)`` boxes ``x1, y1, x2, y2``.
+        scores: ``(N,)`` scores.
+        idxs: ``(N,)`` integer category of each box.
+        iou_threshold: as in :func:`nms`.
+
+    Returns:
+        ``(K,)`` int64 indices of the kept boxes, sorted by decreasing score.
+    """
+    b = as_boxes(boxes, dtype=np.float64)
+    s = as_scores(scores, len(b))
+    i = np.asarray(idxs)
+    if i.shape != (len(b),) or not (i.size == 0 or np.issubdtype(i.dtype, np.integer)):
+        raise ValueError(
+            f"idxs must be an integer array of shape ({len(b)},); got {i.shape} {i.dtype}"
+        )
+    if len(b) == 0:
+        return np.zeros(0, np.int64)
+    # shift from the smallest coordinate so that negative coordinates cannot bridge two categories
+    offset = (i - i.min()).astype(np.float64) * (b.max() - b.min() + 1.0)
+    return nms(b + offset[:, None], s, iou_threshold)
