@@ -34,6 +34,7 @@ __all__ = [
     "bilinear_interpolate_forward",
     "bilinear_interpolate_backward",
     "bilinear_interpolate_reference",
+    "nearest_interpolate",
 ]
 
 
@@ -191,3 +192,17 @@ def bilinear_interpolate_reference(feature, y: float, x: float):
         + ly * hx * f[..., y_high, x_low]
         + ly * lx * f[..., y_high, x_high]
     )
+
+
+def nearest_interpolate(feature, y, x) -> np.ndarray:
+    """Nearest-neighbour sampling, the rounding that RoI pooling does, for comparison.
+
+    Same arguments, frame and border rule as :func:`bilinear_interpolate`, but each point reads the
+    single pixel nearest to it (halves round up) instead of a weighted mean of four.
+    """
+    f, y, x = _check(feature, y, x)
+    H, W = f.shape[-2:]
+    valid = (y >= -1.0) & (y <= H) & (x >= -1.0) & (x <= W)
+    i = np.clip(np.floor(y + 0.5), 0, H - 1).astype(np.int64)
+    j = np.clip(np.floor(x + 0.5), 0, W - 1).astype(np.int64)
+    return np.where(valid, f[..., i, j], 0).astype(f.dtype, copy=False)
