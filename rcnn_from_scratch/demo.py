@@ -47,6 +47,8 @@ def jittered_candidates(boxes, per_box: int, rng: np.random.Generator, scale: fl
 
 def _step_nms(out: Path, rng: np.random.Generator) -> str:
     image, target = make_shapes_sample(int(rng.integers(0, 10**6)))
+    while len(target["labels"]) < 3:  # a busier image shows NMS better
+        image, target = make_shapes_sample(int(rng.integers(0, 10**6)))
     boxes, scores = jittered_candidates(target["boxes"], 12, rng)
     keep = nms(boxes, scores, 0.5)
     plot_nms(image, boxes, scores, 0.5).savefig(out / "nms.png", dpi=110)
