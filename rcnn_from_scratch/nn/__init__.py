@@ -1,0 +1,12 @@
+"""The NumPy engine: layers with hand-written backward, losses, optimisers, weights on disk.
+
+The contract every layer follows is in ``module.py``.
+"""
+
+from .backbone import Backbone, make_backbone
+from .conv import Conv2d, ConvTranspose2d
+from .layers import Flatten, Linear, MaxPool2d, ReLU
+from .losses import binary_cross_entropy_with_logits, smooth_l1, softmax_cross_entropy
+from .module import Module, Parameter, Sequential
+from .optim import SGD, Adam, WarmupStepSchedule
+from .weights import WeightsError, load_weights, save_weights

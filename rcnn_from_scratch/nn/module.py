@@ -20,7 +20,8 @@ optimiser lives outside the layers (``nn/optim.py``); layers keep no history bey
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class Module:
         cache, self._cache = self._cache, None
         return self._backward(dout, cache)
 
-    def children(self) -> Iterator[tuple[str, "Module"]]:
+    def children(self) -> Iterator[tuple[str, Module]]:
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
@@ -90,6 +91,13 @@ class Module:
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.zero_grad()
+
+    def to(self, dtype) -> Module:
+        """Cast every parameter (and its gradient) to ``dtype``, e.g. float64 for gradient checks."""
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = p.grad.astype(dtype)
+        return self
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Parameter arrays by dotted name (copies, so later training does not change them)."""
@@ -121,7 +129,9 @@ class Sequential(Module):
     def __init__(self, *layers: Module):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise ValueError(f"Sequential takes Modules; argument {i} is {type(layer).__name__}")
+                raise ValueError(
+                    f"Sequential takes Modules; argument {i} is {type(layer).__name__}"
+                )
             setattr(self, str(i), layer)
         self.layers = list(layers)
 

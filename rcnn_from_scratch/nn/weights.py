@@ -1,0 +1,120 @@
+"""Weights on disk: ``.npz`` without pickle, written atomically, validated on load.
+
+A weights file holds one array per parameter (dotted names, as ``Module.state_dict``), plus three
+entries of our own: ``__format__`` (a version number), ``__config__`` (the model's configuration as
+JSON text) and ``__manifest__`` (JSON: each parameter's name and shape). Everything is stored as plain
+numeric arrays, so loading never needs ``allow_pickle=True``, which could run code from a hostile file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FORMAT_VERSION", "WeightsError", "save_weights", "load_weights"]
+
+FORMAT_VERSION = 1
+_RESERVED = ("__format__", "__config__", "__manifest__")
+
+
+class WeightsError(ValueError):
+    """A weights file is missing, truncated, foreign, or does not fit the model."""
+
+
+def _text(s: str) -> np.ndarray:
+    return np.frombuffer(s.encode("utf-8"), dtype=np.uint8)
+
+
+def save_weights(path, state: dict[str, np.ndarray], config: dict | None = None) -> Path:
+    """Write ``state`` (name -> array) and a JSON-serialisable ``config`` to ``path`` atomically.
+
+    The file is first written next to its destination under a temporary name and then renamed over
+    it, so a crash leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    for name in state:
+        if name in _RESERVED:
+            raise ValueError(f"parameter name {name!r} is reserved")
+    arrays = {name: np.asarray(a) for name, a in state.items()}
+    for name, a in arrays.items():
+        if a.dtype == object:
+            raise ValueError(f"parameter {name!r} is an object array; only numbers can be saved")
+    manifest = {name: list(a.shape) for name, a in arrays.items()}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(
+                f,
+                __format__=np.array(FORMAT_VERSION),
+                __config__=_text(json.dumps(config or {}, sort_keys=True)),
+                __manifest__=_text(json.dumps(manifest, sort_keys=True)),
+                **arrays,
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_weights(path, expected: dict[str, tuple[int, ...]] | None = None):
+    """Read a weights file.
+
+    Args:
+        path: the ``.npz`` file.
+        expected: optional name -> shape that the file must provide exactly (e.g. from a model's
+            ``named_parameters``); extra or missing names and wrong shapes are errors.
+
+    Returns:
+        ``(state, config)``: name -> array, and the stored configuration dict.
+
+    Raises:
+        WeightsError: naming the problem (missing, truncated or corrupt, foreign, wrong version,
+            missing key, wrong shape).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        raise WeightsError(f"{path}: truncated or not a weights file ({err})") from None
+    if "__format__" not in arrays or "__manifest__" not in arrays:
+        raise WeightsError(f"{path}: not a rcnn-from-scratch weights file (no format or manifest)")
+    version = int(arrays.pop("__format__"))
+    if version != FORMAT_VERSION:
+        raise WeightsError(f"{path}: format version {version}; this code reads {FORMAT_VERSION}")
+    try:
+        manifest = json.loads(arrays.pop("__manifest__").tobytes().decode("utf-8"))
+        config = json.loads(arrays.pop("__config__", _text("{}")).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WeightsError(f"{path}: corrupt manifest or config ({err})") from None
+    for name, shape in manifest.items():
+        if name not in arrays:
+            raise WeightsError(f"{path}: parameter {name!r} listed in the manifest is missing")
+        if list(arrays[name].shape) != shape:
+            raise WeightsError(
+                f"{path}: parameter {name!r} has shape {arrays[name].shape}, manifest {shape}"
+            )
+    if expected is not None:
+        missing = sorted(set(expected) - set(arrays))
+        extra = sorted(set(arrays) - set(expected))
+        if missing:
+            raise WeightsError(f"{path}: missing parameter(s) {missing}")
+        if extra:
+            raise WeightsError(f"{path}: unexpected parameter(s) {extra}")
+        for name, shape in expected.items():
+            if tuple(arrays[name].shape) != tuple(shape):
+                raise WeightsError(
+                    f"{path}: parameter {name!r} has shape {arrays[name].shape}; "
+                    f"the model needs {tuple(shape)}"
+                )
+    return arrays, config
