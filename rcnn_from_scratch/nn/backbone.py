@@ -34,13 +34,16 @@ def make_backbone(
         rng: generator or seed of the He initialisation.
 
     Returns:
-        A :class:`Backbone`: ``(N, 3, H, W)`` -> ``(N, channels[-1], H / 2^S, W / 2^S)``.
+        A :class:`Backbone`: ``(N, 3, H, W)`` -> ``(N, channels[-1], H / 2^S, W / 2^S)``; its
+        ``backward`` returns ``None`` (no gradient for the image).
     """
     rng = make_rng(rng)
     layers = []
     c_in = in_channels
     for c_out in channels:
-        layers += [Conv2d(c_in, c_out, 3, padding=1, rng=rng), ReLU(), MaxPool2d(2)]
+        # the first conv needs no input gradient: the image is not learned
+        conv = Conv2d(c_in, c_out, 3, padding=1, rng=rng, input_grad=bool(layers))
+        layers += [conv, ReLU(), MaxPool2d(2)]
         c_in = c_out
     net = Backbone(*layers)
     net.out_channels = int(channels[-1])

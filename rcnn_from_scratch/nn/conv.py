@@ -111,7 +111,10 @@ def conv2d_forward(x, weight, bias, stride=1, padding=0) -> tuple[np.ndarray, Co
     if Ho <= 0 or Wo <= 0:
         raise ValueError(f"input {H}x{W} is smaller than the {kh}x{kw} kernel after padding")
     ph, pw = padding
-    xp = np.pad(x.transpose(0, 2, 3, 1), ((0, 0), (ph, ph), (pw, pw), (0, 0)))  # (N, Hp, Wp, C)
+    xp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=x.dtype)  # (N, Hp, Wp, C)
+    xp[:, ph : ph + H, pw : pw + W] = x.transpose(
+        0, 2, 3, 1
+    )  # layout change and padding in one copy
     cols = _im2col(xp, kh, kw, stride, (Ho, Wo))  # (N Ho Wo, kh kw C)
     w_mat = weight.transpose(2, 3, 1, 0).reshape(-1, F)  # (kh kw C, F)
     out = cols @ w_mat  # the one matrix product: (N Ho Wo, F)
@@ -121,11 +124,14 @@ def conv2d_forward(x, weight, bias, stride=1, padding=0) -> tuple[np.ndarray, Co
     return out, ConvCache(cols, weight, x.shape, stride, padding)
 
 
-def conv2d_backward(dout, cache: ConvCache):
+def conv2d_backward(dout, cache: ConvCache, input_grad: bool = True):
     """Gradients of :func:`conv2d_forward`.
 
+    Args:
+        input_grad: compute ``dx``; a network's first layer needs none (the image is not learned).
+
     Returns:
-        ``(dx (N, C, H, W), dweight (F, C, kh, kw), dbias (F,))``.
+        ``(dx (N, C, H, W) or None, dweight (F, C, kh, kw), dbias (F,))``.
     """
     F, C, kh, kw = cache.weight.shape
     N, _, H, W = cache.x_shape
@@ -135,8 +141,17 @@ def conv2d_backward(dout, cache: ConvCache):
     d = d.reshape(-1, F)  # (N Ho Wo, F)
     dweight = (d.T @ cache.cols).reshape(F, kh, kw, C).transpose(0, 3, 1, 2)
     dbias = d.sum(axis=0)
-    dcols = d @ cache.weight.transpose(0, 2, 3, 1).reshape(F, -1)  # (N Ho Wo, kh kw C)
-    dxp = _col2im(dcols, (N, H + 2 * ph, W + 2 * pw, C), kh, kw, cache.stride, (Ho, Wo))
+    if not input_grad:
+        return None, np.ascontiguousarray(dweight), dbias
+    # col2im fused with the product: one small GEMM per kernel offset, added straight into place
+    # (about twice as fast as forming all of dcols = d @ W^T and scattering it afterwards)
+    sh, sw = cache.stride
+    dxp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=d.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, i : i + sh * (Ho - 1) + 1 : sh, j : j + sw * (Wo - 1) + 1 : sw] += (
+                d @ cache.weight[:, :, i, j]
+            ).reshape(N, Ho, Wo, C)
     dx = np.ascontiguousarray(dxp[:, ph : ph + H, pw : pw + W].transpose(0, 3, 1, 2))
     return dx, np.ascontiguousarray(dweight), dbias
 
@@ -211,12 +226,16 @@ def conv_transpose2d_backward(dout, cache: ConvTransposeCache):
 
 class Conv2d(Module):
     """``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None)``:
-    He-initialised weights ``(F, C, kh, kw)``, zero bias, float32; ``rng`` makes it reproducible."""
+    He-initialised weights ``(F, C, kh, kw)``, zero bias, float32; ``rng`` makes it reproducible.
+    With ``input_grad=False`` (a network's first layer) ``backward`` skips ``dx`` and returns ``None``.
+    """
 
     def __init__(
-        self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None
-    ):
+        self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None,
+        input_grad=True,
+    ):  # fmt: skip
         kh, kw = _pair(kernel_size)
+        self.input_grad = bool(input_grad)
         self.weight = Parameter(kaiming_normal((out_channels, in_channels, kh, kw), rng))
         self.bias = Parameter(np.zeros(out_channels, np.float32)) if bias else None
         self.stride, self.padding = _pair(stride), _pair(padding)
@@ -226,7 +245,7 @@ class Conv2d(Module):
         return conv2d_forward(x, self.weight.data, b, self.stride, self.padding)
 
     def _backward(self, dout, cache):
-        dx, dw, db = conv2d_backward(dout, cache)
+        dx, dw, db = conv2d_backward(dout, cache, self.input_grad)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .init import kaiming_normal
 from .module import Module, Parameter
@@ -112,6 +111,9 @@ class MaxPoolCache(NamedTuple):
 def max_pool2d_forward(x, kernel_size: int, stride: int | None = None, padding: int = 0):
     """Max over ``k x k`` windows, ``stride`` apart (default ``k``); padding reads ``-inf``.
 
+    A running maximum over the ``k * k`` kernel offsets: each step compares one strided view of the
+    input with the best so far, so no window is ever copied.
+
     Args:
         x: ``(N, C, H, W)``.
 
@@ -123,20 +125,21 @@ def max_pool2d_forward(x, kernel_size: int, stride: int | None = None, padding: 
     x = np.asarray(x)
     if x.ndim != 4:
         raise ValueError(f"x must have shape (N, C, H, W); got {x.shape}")
-    N, C, H, W = x.shape
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf) if p else x
     Hp, Wp = xp.shape[2:]
     Ho, Wo = (Hp - k) // s + 1, (Wp - k) // s + 1
-    windows = sliding_window_view(xp, (k, k), axis=(2, 3))[
-        :, :, : (Ho - 1) * s + 1 : s, : (Wo - 1) * s + 1 : s
-    ]
-    flat = windows.reshape(N, C, Ho, Wo, k * k)  # (N, C, Ho, Wo, k k): one copy
-    local = flat.argmax(axis=-1)
-    out = np.take_along_axis(flat, local[..., None], axis=-1)[..., 0]
-    # absolute index of each maximum in the padded plane
-    rows = np.arange(Ho)[:, None] * s + local // k
-    cols = np.arange(Wo)[None, :] * s + local % k
-    return out, MaxPoolCache(rows * Wp + cols, (Hp, Wp), x.shape, p)
+    best = xp[:, :, : s * (Ho - 1) + 1 : s, : s * (Wo - 1) + 1 : s].copy()
+    offset = np.zeros(best.shape, np.int64)  # flat offset i * Wp + j of the best so far
+    for i in range(k):
+        for j in range(k):
+            if i == j == 0:
+                continue
+            view = xp[:, :, i : i + s * (Ho - 1) + 1 : s, j : j + s * (Wo - 1) + 1 : s]
+            better = view > best  # strict: the first maximum wins ties
+            np.copyto(best, view, where=better)
+            np.copyto(offset, i * Wp + j, where=better)
+    corner = (np.arange(Ho)[:, None] * s) * Wp + np.arange(Wo)[None, :] * s  # window origins
+    return best, MaxPoolCache(offset + corner, (Hp, Wp), x.shape, p)
 
 
 def max_pool2d_backward(dout, cache: MaxPoolCache):
