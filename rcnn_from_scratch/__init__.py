@@ -17,3 +17,37 @@ from .boxes import (
     nms_reference,
     remove_small_boxes,
 )
+from .datasets.shapes import CLASS_NAMES, ShapesDataset, make_shapes_sample
+from .evaluation import EvaluationResult, evaluate_detections
+from .models.rcnn import RCNN
+from .proposals.anchors import AnchorGenerator
+from .proposals.selective_search import selective_search
+from .roi.roi_align import RoIAlign, roi_align
+from .roi.roi_pool import RoIPool, roi_pool
+from .roi.warp import warp_region
+
+__all__ = [
+    "AnchorGenerator",
+    "BoxCoder",
+    "CLASS_NAMES",
+    "EvaluationResult",
+    "RCNN",
+    "RoIAlign",
+    "RoIPool",
+    "ShapesDataset",
+    "batched_nms",
+    "bilinear_interpolate",
+    "bilinear_interpolate_backward",
+    "box_area",
+    "box_iou",
+    "clip_boxes_to_image",
+    "evaluate_detections",
+    "make_shapes_sample",
+    "nms",
+    "nms_reference",
+    "remove_small_boxes",
+    "roi_align",
+    "roi_pool",
+    "selective_search",
+    "warp_region",
+]

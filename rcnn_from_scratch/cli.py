@@ -15,6 +15,29 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    import json
+
+    if args.model != "rcnn":
+        print(f"error: training {args.model!r} is not available yet (only 'rcnn')", file=sys.stderr)
+        return 2
+    from .training.rcnn import evaluate_model, train_rcnn
+
+    model, report = train_rcnn(num_images=args.images, steps=args.steps, seed=args.seed)
+    result, times = evaluate_model(model, args.eval_images)
+    report.update(
+        command=" ".join(["python -m rcnn_from_scratch", *sys.argv[1:]]),
+        box_ap50=round(result.map50, 4),
+        box_map=round(result.map, 4),
+        test_seconds_per_image={k: round(v, 4) for k, v in times.items()},
+    )
+    model.save(args.out, extra={"training": json.dumps(report)})
+    print(result.table())
+    print(json.dumps(report, indent=1))
+    print(f"saved {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m rcnn_from_scratch",
@@ -27,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="rcnn_demo_output", help="folder for the figures")
     demo.add_argument("--seed", type=int, default=0, help="seed of the generated images")
     demo.set_defaults(run=_demo)
+
+    train = commands.add_parser("train", help="train a model on the generated shapes and save it")
+    train.add_argument("model", choices=["rcnn"], help="which stage to train")
+    train.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling")
+    train.add_argument("--out", required=True, help="weights file to write (.npz)")
+    train.add_argument("--images", type=int, default=400, help="training images")
+    train.add_argument("--steps", type=int, default=1500, help="fine-tuning steps")
+    train.add_argument("--eval-images", type=int, default=200, help="evaluation images")
+    train.set_defaults(run=_train)
     return parser
 
 

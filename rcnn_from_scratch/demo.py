@@ -14,8 +14,11 @@ import numpy as np
 
 from .boxes import box_iou, nms
 from .datasets.shapes import make_shapes_sample
+from .models.rcnn import DEFAULT_WEIGHTS, RCNN
 from .viz.boxes import plot_iou, plot_nms
 from .viz.interpolation import plot_bilinear_weights, plot_interpolation_error
+from .viz.proposals import plot_proposals, plot_warps
+from .viz.shapes import draw_detections
 
 __all__ = ["jittered_candidates", "run_demo"]
 
@@ -66,9 +69,38 @@ def _step_interpolation(out: Path, rng: np.random.Generator) -> str:
     return "the four-neighbour weights and the error of nearest versus bilinear sampling"
 
 
+def _busy_sample(rng: np.random.Generator, min_objects: int = 3):
+    image, target = make_shapes_sample(int(rng.integers(0, 10**6)))
+    while len(target["labels"]) < min_objects:
+        image, target = make_shapes_sample(int(rng.integers(0, 10**6)))
+    return image, target
+
+
+def _step_rcnn(out: Path, rng: np.random.Generator) -> str:
+    if not DEFAULT_WEIGHTS.exists():
+        return "skipped: no shipped R-CNN weights in data/"
+    model = RCNN.pretrained()
+    image, target = _busy_sample(rng)
+    detections = model.predict(image)
+    boxes = model.propose(image)
+    plot_proposals(image, boxes, n=(5, len(boxes)), gt_boxes=target["boxes"]).savefig(
+        out / "rcnn_proposals.png", dpi=110
+    )
+    plot_warps(image, target["boxes"][0], size=model.config.crop_size, padding=2).savefig(
+        out / "rcnn_warps.png", dpi=110
+    )
+    draw_detections(image, detections, score_threshold=0.0, ground_truth=target).savefig(
+        out / "rcnn_detections.png", dpi=110
+    )
+    times = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in model.timings.items())
+    found = int((detections["scores"] > 0).sum())
+    return f"{len(boxes)} proposals -> {found} detections (score > 0); {times}"
+
+
 STEPS: list[tuple[str, Callable[[Path, np.random.Generator], str]]] = [
     ("IoU and NMS on a generated image", _step_nms),
     ("bilinear interpolation", _step_interpolation),
+    ("stage 1, R-CNN (shipped weights)", _step_rcnn),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Training recipes, one per lecture stage; the generic loop is ``train.py``."""
