@@ -14,7 +14,7 @@ def test_multi_task_loss_gradients_through_the_head_equal_numerical_ones():
     labels = np.array([0, 1, 3, 0, 2, 2])
     targets = rng.standard_normal((6, 4))
 
-    def total() -> float:
+    def total(_=None) -> float:
         cls, box = head(x)
         out = fast_rcnn_loss(cls, box, labels, targets, beta=1 / 9)
         return out.classification + out.box_regression
