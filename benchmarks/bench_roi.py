@@ -91,7 +91,9 @@ def main() -> None:
                 lambda tx=tx, tr=tr, kw=kw: tvops.roi_align(tx, tr, **kw), args.repeats
             )
 
-            def tv_both(tx=tx, tr=tr, kw=kw, d=torch.from_numpy(dout)):
+            tdout = torch.from_numpy(dout)
+
+            def tv_both(tx=tx, tr=tr, kw=kw, d=tdout):
                 xg = tx.clone().requires_grad_(True)
                 tvops.roi_align(xg, tr, **kw).backward(d)
 
@@ -104,9 +106,8 @@ def main() -> None:
         rows.append((name, "roi_align forward", fwd, t_fwd, ref))
         rows.append((name, "roi_align forward+backward", both, t_both, None))
         rows.append((name, "roi_pool forward", pool, t_pool, ref_pool))
-    print(
-        f"\n{'case':5s} {'operation':28s} {'ours ms':>9s} {'torchvision ms':>15s} {'ratio':>6s} {'loop ref / ours':>16s}"
-    )
+    head = f"{'ours ms':>9s} {'torchvision ms':>15s} {'ratio':>6s} {'loop ref / ours':>16s}"
+    print(f"\n{'case':5s} {'operation':28s} {head}")
     for name, op, ours, theirs, ref in rows:
         t = f"{theirs * 1e3:15.2f}" if theirs else f"{'-':>15s}"
         r = f"{ours / theirs:6.2f}" if theirs else f"{'-':>6s}"
