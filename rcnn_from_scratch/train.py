@@ -3,16 +3,37 @@
 ``run_training(step_fn, num_steps)`` calls ``step_fn(step) -> {"loss name": value, ...}`` for each
 step; everything model-specific (data, forward, backward, optimiser) lives in ``step_fn``. The bar is
 ``tqdm.auto``'s, so it renders in a terminal and in a notebook alike.
+
+Reproducibility: every random draw of the package comes from an explicit ``np.random.Generator``
+(layers take ``rng=``, the backbone ``seed=``). :func:`seed_everything` gives the one generator a run
+draws from and also seeds the global generators, for any code that still uses them. The same seed then
+gives bit-identical parameters and losses on the same machine (same NumPy and BLAS, same thread count:
+a BLAS may sum in a different order with another number of threads).
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 
+import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["TrainingDiverged", "run_training"]
+__all__ = ["TrainingDiverged", "run_training", "seed_everything"]
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python's and NumPy's global generators and return a fresh ``np.random.Generator(seed)``.
+
+    Pass the returned generator (or ints drawn from it) to everything random: layer initialisation,
+    data sampling, RoI sampling.
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)  # noqa: NPY002 (legacy global state, for third-party code)
+    return np.random.default_rng(int(seed))
 
 
 class TrainingDiverged(FloatingPointError):
@@ -40,10 +61,19 @@ def run_training(
     Raises:
         TrainingDiverged: at the first NaN or infinite loss, naming it and the step.
     """
+    if num_steps < start_step:
+        raise ValueError(f"num_steps ({num_steps}) must be >= start_step ({start_step})")
     history: list[dict[str, float]] = []
     bar = tqdm(range(start_step, num_steps), desc=description, disable=not progress, leave=False)
     for step in bar:
-        losses = {k: float(v) for k, v in step_fn(step).items()}
+        result = step_fn(step)
+        if not isinstance(result, dict):
+            bar.close()
+            raise ValueError(
+                f"step_fn must return a dict of named losses; at step {step} it returned "
+                f"{type(result).__name__}"
+            )
+        losses = {k: float(v) for k, v in result.items()}
         for name, value in losses.items():
             if not math.isfinite(value):
                 bar.close()

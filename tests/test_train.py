@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from rcnn_from_scratch.nn import SGD, Linear, ReLU, Sequential, softmax_cross_entropy
-from rcnn_from_scratch.train import TrainingDiverged, run_training
+from rcnn_from_scratch.train import TrainingDiverged, run_training, seed_everything
 
 
 def tiny_run(seed: int, steps: int = 30):
-    rng = np.random.default_rng(seed)
+    rng = seed_everything(seed)
     net = Sequential(Linear(2, 16, rng=rng), ReLU(), Linear(16, 2, rng=rng))
     opt = SGD(net.parameters(), lr=0.1, momentum=0.9)
 
@@ -45,6 +45,31 @@ def test_the_same_seed_gives_bit_identical_parameters_and_losses():
 def test_a_nan_loss_stops_training_naming_the_step():
     with pytest.raises(TrainingDiverged, match="'rpn' became nan at step 3"):
         run_training(lambda s: {"rpn": float("nan") if s == 3 else 1.0}, 10, progress=False)
+
+
+def test_an_infinite_loss_stops_training_too():
+    with pytest.raises(TrainingDiverged, match="'mask' became inf at step 0"):
+        run_training(lambda s: {"mask": np.float32(np.inf)}, 2, progress=False)
+
+
+def test_a_step_that_returns_no_dict_is_an_error():
+    with pytest.raises(ValueError, match="dict of named losses"):
+        run_training(lambda s: 1.0, 2, progress=False)
+
+
+def test_seed_everything_gives_a_generator_and_seeds_the_global_state():
+    a = seed_everything(5).random(3)
+    legacy = np.random.random()  # noqa: NPY002
+    b = seed_everything(5).random(3)
+    assert np.array_equal(a, b) and np.random.random() == legacy  # noqa: NPY002
+    assert not np.array_equal(seed_everything(6).random(3), a)
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(-1)
+
+
+def test_the_progress_bar_runs(capsys):
+    history = run_training(lambda s: {"loss": 1.0 / (s + 1)}, 3, description="demo")
+    assert [h["loss"] for h in history] == [1.0, 0.5, 1.0 / 3]
 
 
 def test_resuming_runs_only_the_remaining_steps():

@@ -3,10 +3,12 @@
 The contract every layer follows is in ``module.py``.
 """
 
+from .activations import ReLU
 from .backbone import Backbone, make_backbone
 from .conv import Conv2d, ConvTranspose2d
-from .layers import Flatten, Linear, MaxPool2d, ReLU
+from .linear import Flatten, Linear
 from .losses import binary_cross_entropy_with_logits, smooth_l1, softmax_cross_entropy
 from .module import Module, Parameter, Sequential
 from .optim import SGD, Adam, WarmupStepSchedule
+from .pooling import MaxPool2d
 from .weights import WeightsError, load_weights, save_weights

@@ -1,50 +1,65 @@
 """The backbone shared by Fast, Faster and Mask R-CNN: a small VGG-style CNN for 128 x 128 images.
 
-Each stage is ``conv 3x3 -> ReLU -> max-pool 2x2``, halving the resolution; three stages give an
-overall stride of 8, so a 128 x 128 image becomes a 16 x 16 feature map (a shape of radius 8 to 24
-pixels spans 2 to 6 cells). R-CNN uses the same family as its classifier's trunk.
+Each stage is ``conv 3x3 (padding 1) -> ReLU -> max-pool 2x2``, halving the resolution; three stages
+give an overall stride of 8, so a 128 x 128 image becomes a 16 x 16 feature map (a shape of radius 8
+to 24 pixels spans 2 to 6 cells). R-CNN uses the same family as its classifier's trunk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .activations import ReLU
 from .conv import Conv2d
 from .init import make_rng
-from .layers import MaxPool2d, ReLU
 from .module import Sequential
+from .pooling import MaxPool2d
 
 __all__ = ["Backbone", "make_backbone"]
 
 
 class Backbone(Sequential):
-    """A ``Sequential`` that also knows its ``out_channels`` and overall ``stride``."""
+    """A ``Sequential`` that also states what the heads need to know.
+
+    Attributes:
+        out_channels: channels ``C`` of the feature map.
+        stride: image pixels per feature-map cell (``2 ** stages``); ``spatial_scale = 1 / stride``.
+    """
 
     out_channels: int
     stride: int
 
 
 def make_backbone(
-    channels: Sequence[int] = (16, 32, 64), in_channels: int = 3, rng=None
+    channels: Sequence[int] = (16, 32, 64), in_channels: int = 3, seed=0, input_grad: bool = False
 ) -> Backbone:
     """``len(channels)`` stages of conv 3x3 (padding 1) + ReLU + max-pool 2x2.
 
     Args:
-        channels: output channels of each stage, e.g. ``(16, 32, 64)`` -> stride 8.
-        rng: generator or seed of the He initialisation.
+        channels: output channels of each stage; ``(16, 32, 64)`` gives stride 8.
+        in_channels: 3 for RGB images.
+        seed: int seed or ``np.random.Generator`` of the He initialisation (same seed, same weights).
+        input_grad: whether ``backward`` computes the gradient of the image; off by default (the
+            image is not learned, and skipping it saves the largest col2im), so ``backward``
+            returns ``None``.
 
     Returns:
-        A :class:`Backbone`: ``(N, 3, H, W)`` -> ``(N, channels[-1], H / 2^S, W / 2^S)``; its
-        ``backward`` returns ``None`` (no gradient for the image).
+        A :class:`Backbone`: ``(N, in_channels, H, W)`` float32 -> ``(N, channels[-1], H // s,
+        W // s)`` with ``s = 2 ** len(channels)``. Parameter names ``"0.weight"``, ``"0.bias"``,
+        ``"3.weight"``... (the index of each conv in the sequence).
     """
-    rng = make_rng(rng)
+    if len(channels) == 0 or any(int(c) < 1 for c in channels):
+        raise ValueError(
+            f"channels must be a non-empty sequence of positive ints; got {channels!r}"
+        )
+    rng = make_rng(seed)
     layers = []
     c_in = in_channels
     for c_out in channels:
-        # the first conv needs no input gradient: the image is not learned
-        conv = Conv2d(c_in, c_out, 3, padding=1, rng=rng, input_grad=bool(layers))
-        layers += [conv, ReLU(), MaxPool2d(2)]
-        c_in = c_out
+        grad = input_grad or bool(layers)
+        layers += [Conv2d(c_in, int(c_out), 3, padding=1, rng=rng, input_grad=grad), ReLU()]
+        layers.append(MaxPool2d(2))
+        c_in = int(c_out)
     net = Backbone(*layers)
     net.out_channels = int(channels[-1])
     net.stride = 2 ** len(channels)

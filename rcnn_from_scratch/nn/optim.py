@@ -23,7 +23,9 @@ class _Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError("the optimiser got no parameters")
-        self.lr = float(lr)
+        if not lr >= 0:
+            raise ValueError(f"lr must be >= 0; got {lr}")
+        self.lr = float(lr)  # a schedule sets it before each step: ``opt.lr = schedule(step)``
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -35,6 +37,10 @@ class SGD(_Optimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(params, lr)
+        if not 0 <= momentum < 1 or not weight_decay >= 0:
+            raise ValueError(
+                f"momentum must lie in [0, 1) and weight_decay be >= 0; got {momentum}, {weight_decay}"
+            )
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
         self.velocity = [np.zeros_like(p.data) for p in self.params]
 
@@ -53,6 +59,8 @@ class Adam(_Optimizer):
                  weight_decay: float = 0.0):  # fmt: skip
         super().__init__(params, lr)
         self.b1, self.b2 = (float(b) for b in betas)
+        if not (0 <= self.b1 < 1 and 0 <= self.b2 < 1):
+            raise ValueError(f"betas must lie in [0, 1); got {betas}")
         self.eps, self.weight_decay = float(eps), float(weight_decay)
         self.m = [np.zeros_like(p.data) for p in self.params]
         self.v = [np.zeros_like(p.data) for p in self.params]
@@ -80,6 +88,13 @@ class WarmupStepSchedule:
     gamma: float = 0.1
     warmup_steps: int = 0
     warmup_factor: float = 0.001
+
+    def __post_init__(self):
+        if list(self.milestones) != sorted(self.milestones) or self.warmup_steps < 0:
+            raise ValueError(
+                f"milestones must be increasing and warmup_steps >= 0; got {self.milestones}, "
+                f"{self.warmup_steps}"
+            )
 
     def __call__(self, step: int) -> float:
         lr = self.base_lr * self.gamma ** sum(step >= m for m in self.milestones)

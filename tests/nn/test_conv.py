@@ -1,10 +1,20 @@
-"""Convolutions: equal to the loop reference, gradients equal numerical ones, PyTorch parity."""
+"""Convolutions: a case by hand, SciPy and the loop references, numerical gradients, PyTorch parity."""
 
 import numpy as np
 import pytest
+from scipy.signal import correlate
 
-from rcnn_from_scratch.nn import Conv2d, ConvTranspose2d
-from rcnn_from_scratch.nn.conv import conv2d_forward, conv2d_reference, conv_transpose2d_forward
+from rcnn_from_scratch.nn.conv import (
+    Conv2d,
+    ConvTranspose2d,
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    conv2d_reference,
+    conv_transpose2d_forward,
+    conv_transpose2d_reference,
+    im2col,
+)
 from rcnn_from_scratch.nn.gradcheck import check_module_gradients
 
 CASES = [  # (kernel, stride, padding)
@@ -14,29 +24,98 @@ CASES = [  # (kernel, stride, padding)
     ((3, 2), (2, 1), (0, 1)),
     (5, 3, 2),
 ]
+TRANSPOSED_CASES = [(2, 2, 0), (3, 2, 1), (4, 2, 1), (3, 1, 0), ((3, 2), (1, 2), (1, 0))]
+
+
+def random_conv(rng, kernel, stride, padding, c_in=3, c_out=4):
+    conv = Conv2d(c_in, c_out, kernel, stride, padding, rng=rng).to(np.float64)
+    conv.bias.data[:] = rng.standard_normal(c_out)
+    return conv
+
+
+def test_box_filter_on_ones_counts_the_window_pixels_inside_the_image():
+    # a 3 x 3 all-ones filter with zero padding 1 on a 4 x 4 image of ones: 4 in corners, 6 on edges
+    out, _ = conv2d_forward(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), None, 1, 1)
+    expected = [[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]]
+    np.testing.assert_array_equal(out[0, 0], expected)
+
+
+def test_conv_equals_scipy_correlate():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3, 10, 9)), rng.standard_normal((4, 3, 3, 3))
+    out, _ = conv2d_forward(x, w, None, stride=2, padding=1)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    for n in range(2):
+        for f in range(4):
+            full = correlate(xp[n], w[f], mode="valid")[0]  # (Hp - 2, Wp - 2), summed over C
+            np.testing.assert_allclose(out[n, f], full[::2, ::2], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kernel, stride, padding", CASES)
 def test_conv_equals_the_loop_reference(kernel, stride, padding):
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 11, 9))
-    conv = Conv2d(3, 4, kernel, stride, padding, rng=rng).to(np.float64)
-    conv.bias.data[:] = rng.standard_normal(4)
+    conv = random_conv(rng, kernel, stride, padding)
     expected = conv2d_reference(x, conv.weight.data, conv.bias.data, stride, padding)
     np.testing.assert_allclose(conv(x), expected, rtol=1e-12, atol=1e-12)
 
 
+def test_float32_conv_stays_float32_and_close_to_float64():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 12, 12)).astype(np.float32)
+    conv = Conv2d(3, 8, 3, padding=1, rng=rng)
+    out = conv(x)
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    expected = conv2d_reference(
+        x.astype(np.float64), conv.weight.data.astype(np.float64), None, 1, 1
+    )
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    assert conv.backward(np.ones_like(out)).dtype == np.float32
+    assert conv.weight.grad.dtype == np.float32
+
+
 @pytest.mark.parametrize("kernel, stride, padding", CASES)
 def test_conv_gradients_equal_numerical_gradients(kernel, stride, padding):
-    rng = np.random.default_rng(1)
-    conv = Conv2d(2, 3, kernel, stride, padding, rng=rng).to(np.float64)
+    rng = np.random.default_rng(3)
+    conv = random_conv(rng, kernel, stride, padding, c_in=2, c_out=3)
     errors = check_module_gradients(conv, [rng.standard_normal((2, 2, 8, 7))], rng)
     assert max(errors.values()) < 1e-6, errors
 
 
-@pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), (3, 2, 1), (4, 2, 1), (3, 1, 0)])
+def test_col2im_is_the_adjoint_of_im2col():
+    # <im2col(x), c> == <x, col2im(c)>: col2im scatters exactly what im2col gathered
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 9, 8))
+    cols = im2col(x, (3, 2), (2, 3))
+    c = rng.standard_normal(cols.shape)
+    assert np.sum(cols * c) == pytest.approx(np.sum(x * col2im(c, x.shape, (3, 2), (2, 3))))
+
+
+def test_first_layer_without_input_gradient_gives_the_same_weight_gradient():
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3))
+    out, cache = conv2d_forward(x, w, None, 1, 1)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+    none, dw2, db2 = conv2d_backward(dout, cache, input_grad=False)
+    assert dx.shape == x.shape and none is None
+    np.testing.assert_array_equal(dw, dw2)
+    np.testing.assert_array_equal(db, db2)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", TRANSPOSED_CASES)
+def test_transposed_conv_equals_the_loop_reference(kernel, stride, padding):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 4, 5))
+    layer = ConvTranspose2d(3, 2, kernel, stride, padding, rng=rng).to(np.float64)
+    layer.bias.data[:] = rng.standard_normal(2)
+    expected = conv_transpose2d_reference(x, layer.weight.data, layer.bias.data, stride, padding)
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", TRANSPOSED_CASES)
 def test_transposed_conv_gradients_equal_numerical_gradients(kernel, stride, padding):
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(7)
     layer = ConvTranspose2d(3, 2, kernel, stride, padding, rng=rng).to(np.float64)
     errors = check_module_gradients(layer, [rng.standard_normal((2, 3, 4, 5))], rng)
     assert max(errors.values()) < 1e-6, errors
@@ -44,7 +123,7 @@ def test_transposed_conv_gradients_equal_numerical_gradients(kernel, stride, pad
 
 def test_transposed_conv_is_the_adjoint_of_conv():
     # <conv(x), y> == <x, conv_transpose(y)> for the same weights: the defining property
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(8)
     w = rng.standard_normal((4, 3, 3, 3))
     x = rng.standard_normal((2, 3, 9, 9))
     y = rng.standard_normal((2, 4, 5, 5))
@@ -53,18 +132,42 @@ def test_transposed_conv_is_the_adjoint_of_conv():
     assert np.sum(conv_x * y) == pytest.approx(np.sum(x * convt_y), rel=1e-10)
 
 
-def test_two_by_two_stride_two_transposed_conv_doubles_the_size():
-    layer = ConvTranspose2d(8, 4, 2, 2)
-    assert layer(np.zeros((1, 8, 14, 14), np.float32)).shape == (1, 4, 28, 28)
+def test_two_by_two_stride_two_transposed_conv_doubles_the_size_without_overlap():
+    x = np.arange(4.0).reshape(1, 1, 2, 2)
+    w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])  # (C=1, F=1, 2, 2)
+    out, _ = conv_transpose2d_forward(x, w, None, 2, 0)
+    np.testing.assert_array_equal(out[0, 0, :2, :2], 0 * w[0, 0])
+    np.testing.assert_array_equal(out[0, 0, 2:, 2:], 3 * w[0, 0])
+    assert ConvTranspose2d(8, 4, 2, 2)(np.zeros((1, 8, 14, 14), np.float32)).shape == (1, 4, 28, 28)
 
 
-def test_float32_in_float32_out_and_bad_shapes_are_errors():
+def test_empty_batch_gives_empty_outputs_and_gradients():
+    conv = Conv2d(3, 4, 3, padding=1)
+    out = conv(np.zeros((0, 3, 8, 8), np.float32))
+    assert out.shape == (0, 4, 8, 8) and conv.backward(out).shape == (0, 3, 8, 8)
+    assert not conv.weight.grad.any()
+
+
+def test_the_same_seed_gives_the_same_weights():
+    a, b, c = Conv2d(3, 4, 3, rng=1), Conv2d(3, 4, 3, rng=1), Conv2d(3, 4, 3, rng=2)
+    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+    assert not np.array_equal(a.weight.data, c.weight.data)
+    assert a.weight.data.dtype == np.float32
+    assert np.std(Conv2d(64, 64, 3, rng=0).weight.data) == pytest.approx(np.sqrt(2 / 576), rel=0.05)
+
+
+def test_bad_inputs_are_errors_naming_the_argument():
     conv = Conv2d(3, 8, 3, padding=1)
-    assert conv(np.zeros((1, 3, 8, 8), np.float32)).dtype == np.float32
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         conv(np.zeros((1, 4, 8, 8), np.float32))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        conv(np.zeros((1, 3, 8, 8), np.uint8))
     with pytest.raises(ValueError, match="smaller than"):
         Conv2d(3, 8, 5)(np.zeros((1, 3, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="stride"):
+        Conv2d(3, 8, 3, stride=0)
+    with pytest.raises(ValueError, match="padding"):
+        ConvTranspose2d(3, 8, 2, 2, padding=-1)
 
 
 def test_backward_without_forward_fails_loudly():
@@ -76,29 +179,39 @@ def test_backward_without_forward_fails_loudly():
 @pytest.mark.parametrize("kernel, stride, padding", CASES)
 def test_conv_matches_pytorch_forward_and_backward(kernel, stride, padding):
     torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(4)
+    rng = np.random.default_rng(9)
     x = rng.standard_normal((2, 3, 11, 9))
-    conv = Conv2d(3, 4, kernel, stride, padding, rng=rng).to(np.float64)
-    conv.bias.data[:] = rng.standard_normal(4)
+    conv = random_conv(rng, kernel, stride, padding)
     out = conv(x)
     dout = rng.standard_normal(out.shape)
     dx = conv.backward(dout)
     tx = torch.tensor(x, requires_grad=True)
     tw = torch.tensor(conv.weight.data, requires_grad=True)
-    tout = torch.nn.functional.conv2d(tx, tw, torch.tensor(conv.bias.data), stride, padding)
+    tb = torch.tensor(conv.bias.data, requires_grad=True)
+    tout = torch.nn.functional.conv2d(tx, tw, tb, stride, padding)
     tout.backward(torch.tensor(dout))
     np.testing.assert_allclose(out, tout.detach().numpy(), atol=1e-10)
     np.testing.assert_allclose(dx, tx.grad.numpy(), atol=1e-10)
     np.testing.assert_allclose(conv.weight.grad, tw.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(conv.bias.grad, tb.grad.numpy(), atol=1e-10)
 
 
-def test_transposed_conv_matches_pytorch():
+@pytest.mark.parametrize("kernel, stride, padding", TRANSPOSED_CASES)
+def test_transposed_conv_matches_pytorch_forward_and_backward(kernel, stride, padding):
     torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(10)
     x = rng.standard_normal((2, 3, 5, 4))
-    layer = ConvTranspose2d(3, 2, 3, 2, 1, rng=rng).to(np.float64)
+    layer = ConvTranspose2d(3, 2, kernel, stride, padding, rng=rng).to(np.float64)
+    layer.bias.data[:] = rng.standard_normal(2)
     out = layer(x)
-    expected = torch.nn.functional.conv_transpose2d(
-        torch.tensor(x), torch.tensor(layer.weight.data), torch.tensor(layer.bias.data), 2, 1
-    )
-    np.testing.assert_allclose(out, expected.numpy(), atol=1e-10)
+    dout = rng.standard_normal(out.shape)
+    dx = layer.backward(dout)
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(layer.weight.data, requires_grad=True)
+    tb = torch.tensor(layer.bias.data, requires_grad=True)
+    tout = torch.nn.functional.conv_transpose2d(tx, tw, tb, stride, padding)
+    tout.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, tout.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(layer.weight.grad, tw.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(layer.bias.grad, tb.grad.numpy(), atol=1e-10)

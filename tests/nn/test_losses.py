@@ -9,7 +9,7 @@ from rcnn_from_scratch.nn.gradcheck import numerical_gradient, relative_error
 
 def grad_error(fn, x):
     _, analytic = fn(x)
-    return relative_error(analytic, numerical_gradient(lambda: fn(x)[0], x))
+    return relative_error(analytic, numerical_gradient(lambda v: fn(v)[0], x))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -53,8 +53,33 @@ def test_smooth_l1_gradient(beta, reduction):
 
 
 def test_smooth_l1_is_the_fast_rcnn_formula():
-    loss, _ = smooth_l1(np.array([0.5, 3.0]), np.zeros(2), beta=1.0)
+    loss, grad = smooth_l1(np.array([0.5, -3.0]), np.zeros(2), beta=1.0, reduction="sum")
     assert loss == pytest.approx(0.5 * 0.25 + 2.5)
+    np.testing.assert_allclose(grad, [0.5, -1.0])
+    loss, _ = smooth_l1(np.array([0.5, -3.0]), np.zeros(2), beta=0.5, reduction="mean")
+    assert loss == pytest.approx((0.5 - 0.25 + 3.0 - 0.25) / 2)  # |x| = beta is on the linear side
+
+
+def test_smooth_l1_is_continuous_at_beta():
+    beta = 1 / 9
+    below = smooth_l1(np.array([beta * (1 - 1e-9)]), np.zeros(1), beta)[0]
+    above = smooth_l1(np.array([beta * (1 + 1e-9)]), np.zeros(1), beta)[0]
+    assert below == pytest.approx(above, abs=1e-9)
+
+
+def test_softmax_cross_entropy_mean_is_the_weighted_average():
+    rng = np.random.default_rng(4)
+    z, labels, w = rng.standard_normal((4, 3)), np.array([0, 1, 2, 1]), np.array([1.0, 2, 0, 1])
+    per_sample = [softmax_cross_entropy(z[i : i + 1], labels[i : i + 1])[0] for i in range(4)]
+    loss, _ = softmax_cross_entropy(z, labels, weights=w)
+    assert loss == pytest.approx(np.dot(w, per_sample) / w.sum())
+
+
+def test_losses_keep_float32_gradients():
+    z = np.zeros((2, 3), np.float32)
+    assert softmax_cross_entropy(z, [0, 1])[1].dtype == np.float32
+    assert smooth_l1(z, z + 1)[1].dtype == np.float32
+    assert binary_cross_entropy_with_logits(z, z)[1].dtype == np.float32
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -72,6 +97,17 @@ def test_bce_with_logits_is_exact_for_huge_logits():
     loss, grad = binary_cross_entropy_with_logits(np.array([80.0, -80.0]), np.array([0.0, 1.0]))
     assert loss == pytest.approx(80.0)
     np.testing.assert_allclose(grad, [0.5, -0.5])
+    loss, grad = binary_cross_entropy_with_logits(np.array([1e4, -1e4]), np.array([1.0, 0.0]))
+    assert loss == 0.0 and not grad.any()
+    loss, _ = binary_cross_entropy_with_logits(np.array([60.0], np.float32), np.zeros(1))
+    assert loss == pytest.approx(60.0)
+
+
+def test_bce_with_logits_gradient_for_large_logits():
+    rng = np.random.default_rng(5)
+    x = rng.choice([-1, 1], 6) * rng.uniform(50, 60, 6)
+    t = rng.random(6)
+    assert grad_error(lambda v: binary_cross_entropy_with_logits(v, t), x) < 1e-6
 
 
 def test_bad_inputs_are_clear_errors():
@@ -81,6 +117,12 @@ def test_bad_inputs_are_clear_errors():
         smooth_l1(np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match="reduction"):
         smooth_l1(np.zeros(3), np.zeros(3), reduction="max")
+    with pytest.raises(ValueError, match="beta"):
+        smooth_l1(np.zeros(3), np.zeros(3), beta=-1)
+    with pytest.raises(ValueError, match="weights"):
+        binary_cross_entropy_with_logits(np.zeros((2, 3)), np.zeros((2, 3)), weights=np.ones(2))
+    with pytest.raises(ValueError, match="integers"):
+        softmax_cross_entropy(np.zeros((1, 3)), [0.5])
 
 
 def test_losses_match_pytorch():
@@ -93,8 +135,13 @@ def test_losses_match_pytorch():
         F.cross_entropy(torch.tensor(z), torch.tensor(labels), ignore_index=-1).item()
     )
     p, t = rng.standard_normal((5, 4)), rng.standard_normal((5, 4))
-    theirs = F.smooth_l1_loss(torch.tensor(p), torch.tensor(t), beta=1 / 9, reduction="sum").item()
-    assert smooth_l1(p, t, 1 / 9)[0] == pytest.approx(theirs)
+    for reduction in ("sum", "mean"):
+        theirs = F.smooth_l1_loss(torch.tensor(p), torch.tensor(t), beta=1 / 9, reduction=reduction)
+        assert smooth_l1(p, t, 1 / 9, reduction=reduction)[0] == pytest.approx(theirs.item())
     x, y = rng.standard_normal(7) * 30, rng.random(7)
-    theirs = F.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(y)).item()
-    assert binary_cross_entropy_with_logits(x, y)[0] == pytest.approx(theirs)
+    tx = torch.tensor(x, requires_grad=True)
+    theirs = F.binary_cross_entropy_with_logits(tx, torch.tensor(y), reduction="sum")
+    theirs.backward()
+    loss, grad = binary_cross_entropy_with_logits(x, y, reduction="sum")
+    assert loss == pytest.approx(theirs.item())
+    np.testing.assert_allclose(grad, tx.grad.numpy(), atol=1e-12)

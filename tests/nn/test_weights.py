@@ -10,7 +10,7 @@ from rcnn_from_scratch.nn import WeightsError, load_weights, make_backbone, save
 
 @pytest.fixture
 def state():
-    return make_backbone((4, 8), rng=0).state_dict()
+    return make_backbone((4, 8), seed=0).state_dict()
 
 
 def test_round_trip_keeps_arrays_and_config(tmp_path, state):
@@ -20,6 +20,43 @@ def test_round_trip_keeps_arrays_and_config(tmp_path, state):
     assert set(loaded) == set(state)
     for k in state:
         np.testing.assert_array_equal(loaded[k], state[k])
+
+
+def test_a_module_saves_and_loads_into_a_fresh_model(tmp_path):
+    a, b = make_backbone((4, 8), seed=0), make_backbone((4, 8), seed=1)
+    path = save_weights(tmp_path / "w.npz", a, {"channels": [4, 8]})
+    state, _ = load_weights(path, expected=b)
+    b.load_state_dict(state)
+    x = np.ones((1, 3, 8, 8), np.float32)
+    np.testing.assert_array_equal(a(x), b(x))
+
+
+def test_a_newer_format_version_is_refused(tmp_path, state):
+    path = tmp_path / "w.npz"
+    save_weights(path, state)
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["__format__"] = np.array(99)
+    np.savez(path, **arrays)
+    with pytest.raises(WeightsError, match="format version 99"):
+        load_weights(path)
+
+
+def test_an_entry_disagreeing_with_the_manifest_is_named(tmp_path, state):
+    path = tmp_path / "w.npz"
+    save_weights(path, state)
+    with np.load(path) as data:
+        arrays = dict(data)
+    del arrays["3.bias"]
+    np.savez(path, **arrays)
+    with pytest.raises(WeightsError, match="'3.bias' listed in the manifest is missing"):
+        load_weights(path)
+
+
+def test_config_must_be_json(tmp_path, state):
+    with pytest.raises(ValueError, match="JSON"):
+        save_weights(tmp_path / "w.npz", state, {"rng": np.random.default_rng(0)})
+    assert not list(tmp_path.iterdir())
 
 
 def test_files_load_without_pickle(tmp_path, state):
@@ -64,11 +101,17 @@ def test_missing_key_and_wrong_shape_are_named(tmp_path, state):
 def test_a_crash_while_writing_leaves_the_old_file_intact(tmp_path, state, monkeypatch):
     path = save_weights(tmp_path / "w.npz", state, {"version": "old"})
 
-    def crash(*args, **kwargs):
+    def crash_half_way(file, *args, **kwargs):
+        file.write(b"PK\x03\x04 half a zip")  # some bytes reach the disk, then the crash
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez", crash)
+    monkeypatch.setattr(np, "savez", crash_half_way)
     with pytest.raises(KeyboardInterrupt):
         save_weights(path, state, {"version": "new"})
     assert load_weights(path)[1] == {"version": "old"}
     assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]  # no temporary file left behind
+
+
+def test_a_missing_directory_is_named(tmp_path, state):
+    with pytest.raises(ValueError, match="does not exist"):
+        save_weights(tmp_path / "nowhere" / "w.npz", state)
