@@ -1,0 +1,108 @@
+"""roi_pool against torchvision's documented check, the loop reference, gradients and torchvision."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rcnn_from_scratch import RoIPool, roi_pool
+from rcnn_from_scratch.roi.roi_pool import roi_pool_backward, roi_pool_forward, roi_pool_reference
+
+
+def random_rois(rng, n, num_images=2, extent=120.0):
+    xy = rng.uniform(-20, extent, (n, 2))
+    return np.hstack([rng.integers(0, num_images, (n, 1)), xy, xy + rng.uniform(0, 60, (n, 2))])
+
+
+def test_the_reference_check_of_a_4x4_arange_map():
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    out = roi_pool(x, np.array([[0, 0, 0, 20, 20], [0, 0, 10, 30, 30]], np.float32), 2, 0.1)
+    np.testing.assert_array_equal(out[:, 0], [[[5, 6], [9, 10]], [[9, 11], [13, 15]]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([1, 2, (3, 4), 7]),
+    st.sampled_from([1.0, 0.5, 0.125]),
+)
+def test_equals_the_loop_reference_exactly(seed, output_size, scale):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 3, 11, 13))
+    rois = random_rois(rng, 12)
+    np.testing.assert_array_equal(
+        roi_pool(x, rois, output_size, scale), roi_pool_reference(x, rois, output_size, scale)
+    )
+
+
+def test_backward_routes_each_gradient_to_its_maximum_as_a_numerical_gradient_does():
+    rng = np.random.default_rng(0)
+    x = rng.permutation(2 * 3 * 9 * 9).reshape(2, 3, 9, 9).astype(np.float64)  # no ties
+    rois = random_rois(rng, 6, extent=60) / 8 * np.array([1, 1, 1, 1, 1])
+    rois[:, 0] = rng.integers(0, 2, 6)
+    out, cache = roi_pool_forward(x, rois, 3, 0.9)
+    dout = rng.standard_normal(out.shape)
+    grad = roi_pool_backward(dout, cache)
+    eps = 1e-3  # max is piecewise linear: a step smaller than the gaps between values is exact
+    num = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += eps
+        xm[i] -= eps
+        num[i] = np.sum((roi_pool(xp, rois, 3, 0.9) - roi_pool(xm, rois, 3, 0.9)) * dout) / (
+            2 * eps
+        )
+    np.testing.assert_allclose(grad, num, atol=1e-8)
+
+
+def test_a_constant_map_gives_a_constant_output():
+    out = roi_pool(
+        np.full((1, 2, 8, 8), 3.0), random_rois(np.random.default_rng(1), 5, 1, 40), 4, 0.2
+    )
+    assert np.all((out == 3.0) | (out == 0.0)) and np.any(out == 3.0)
+
+
+def test_degenerate_inputs():
+    x = np.ones((1, 2, 6, 6), np.float32)
+    assert roi_pool(x, np.zeros((0, 5), np.float32), 3).shape == (0, 2, 3, 3)
+    outside = roi_pool(x, np.array([[0, 100, 100, 120, 120]], np.float32), 2)
+    assert np.all(outside == 0)  # every bin is empty
+    zero = roi_pool(x, np.array([[0, 2, 2, 2, 2]], np.float32), 2)
+    assert np.all(zero == 1)  # a zero-size box still covers its one cell
+    with pytest.raises(ValueError, match="batch index 1"):
+        roi_pool(x, np.array([[1, 0, 0, 2, 2]], np.float32), 2)
+    with pytest.raises(ValueError, match="x1 <= x2"):
+        roi_pool(x, np.array([[0, 3, 0, 2, 2]], np.float32), 2)
+
+
+def test_a_list_of_per_image_boxes_equals_the_k5_form():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 10, 10)).astype(np.float32)
+    a, b = np.array([[0, 0, 5, 5]], np.float32), np.array([[1, 1, 8, 9], [2, 2, 4, 4]], np.float32)
+    k5 = np.array([[0, 0, 0, 5, 5], [1, 1, 1, 8, 9], [1, 2, 2, 4, 4]], np.float32)
+    np.testing.assert_array_equal(roi_pool(x, [a, b], 2), roi_pool(x, k5, 2))
+
+
+def test_layer_wrapper_follows_the_module_contract():
+    layer = RoIPool(2, 0.5)
+    x = np.random.default_rng(3).standard_normal((1, 2, 6, 6))
+    out = layer(x, np.array([[0, 0, 0, 8, 8]], np.float32))
+    assert layer.backward(np.ones_like(out)).shape == x.shape
+    with pytest.raises(RuntimeError):
+        layer.backward(np.ones_like(out))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_matches_torchvision_forward_and_backward(seed):
+    torch = pytest.importorskip("torch")
+    tvops = pytest.importorskip("torchvision.ops")
+    rng = np.random.default_rng(seed)
+    x = rng.permutation(2 * 4 * 12 * 12).reshape(2, 4, 12, 12).astype(np.float64)
+    rois = random_rois(rng, 20, extent=90)
+    out, cache = roi_pool_forward(x, rois, (3, 2), 0.125)
+    dout = rng.standard_normal(out.shape)
+    tx = torch.tensor(x, requires_grad=True)
+    tout = tvops.roi_pool(tx, torch.tensor(rois), (3, 2), 0.125)
+    tout.backward(torch.tensor(dout))
+    np.testing.assert_array_equal(out, tout.detach().numpy())
+    np.testing.assert_allclose(roi_pool_backward(dout, cache), tx.grad.numpy(), atol=1e-12)
