@@ -17,7 +17,9 @@ from .datasets.shapes import make_shapes_sample
 from .models.rcnn import DEFAULT_WEIGHTS, RCNN
 from .viz.boxes import plot_iou, plot_nms
 from .viz.interpolation import plot_bilinear_weights, plot_interpolation_error
+from .roi.worked_example import worked_example
 from .viz.proposals import plot_proposals, plot_warps
+from .viz.roi import plot_pooled_vs_aligned, plot_roi_grids
 from .viz.shapes import draw_detections
 
 __all__ = ["jittered_candidates", "run_demo"]
@@ -97,10 +99,24 @@ def _step_rcnn(out: Path, rng: np.random.Generator) -> str:
     return f"{len(boxes)} proposals -> {found} detections (score > 0); {times}"
 
 
+def _step_roi(out: Path, rng: np.random.Generator) -> str:
+    plot_roi_grids().savefig(out / "roi_grids.png", dpi=110)
+    image, target = _busy_sample(rng, 1)
+    plot_pooled_vs_aligned(image, target["boxes"][0]).savefig(
+        out / "roi_pool_vs_align.png", dpi=110
+    )
+    ex = worked_example(128, 15, 25)
+    return (
+        f"15 x 15 RoI, 128 -> 25 map: {ex.roi_cells:.2f} cells; RoI pooling keeps "
+        f"{ex.pooled_cells}, loses {ex.lost_cells:.2f}; RoIAlign keeps {ex.roi_cells:.2f}"
+    )
+
+
 STEPS: list[tuple[str, Callable[[Path, np.random.Generator], str]]] = [
     ("IoU and NMS on a generated image", _step_nms),
     ("bilinear interpolation", _step_interpolation),
     ("stage 1, R-CNN (shipped weights)", _step_rcnn),
+    ("RoI pooling versus RoIAlign", _step_roi),
 ]
 
 
