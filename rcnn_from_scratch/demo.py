@@ -15,9 +15,9 @@ import numpy as np
 from .boxes import box_iou, nms
 from .datasets.shapes import make_shapes_sample
 from .models.rcnn import DEFAULT_WEIGHTS, RCNN
+from .roi.worked_example import worked_example
 from .viz.boxes import plot_iou, plot_nms
 from .viz.interpolation import plot_bilinear_weights, plot_interpolation_error
-from .roi.worked_example import worked_example
 from .viz.proposals import plot_proposals, plot_warps
 from .viz.roi import plot_pooled_vs_aligned, plot_roi_grids
 from .viz.shapes import draw_detections
