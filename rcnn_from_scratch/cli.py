@@ -18,13 +18,18 @@ def _demo(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import json
 
-    if args.model != "rcnn":
-        print(f"error: training {args.model!r} is not available yet (only 'rcnn')", file=sys.stderr)
-        return 2
-    from .training.rcnn import evaluate_model, train_rcnn
+    if args.model == "rcnn":
+        from .training.rcnn import evaluate_model as evaluate
+        from .training.rcnn import train_rcnn
 
-    model, report = train_rcnn(num_images=args.images, steps=args.steps, seed=args.seed)
-    result, times = evaluate_model(model, args.eval_images)
+        model, report = train_rcnn(num_images=args.images, steps=args.steps, seed=args.seed)
+    else:
+        from .training.fast_rcnn import evaluate_fast_rcnn as evaluate
+        from .training.fast_rcnn import train_fast_rcnn
+
+        model, report = train_fast_rcnn(num_images=args.images, steps=args.steps, seed=args.seed)
+    report.pop("history", None)  # every step's losses: too long for the weights file's record
+    result, times = evaluate(model, args.eval_images)
     report.update(
         command=" ".join(["python -m rcnn_from_scratch", *sys.argv[1:]]),
         box_ap50=round(result.map50, 4),
@@ -52,11 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     train = commands.add_parser("train", help="train a model on the generated shapes and save it")
-    train.add_argument("model", choices=["rcnn"], help="which stage to train")
+    train.add_argument("model", choices=["rcnn", "fast-rcnn"], help="which stage to train")
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling")
     train.add_argument("--out", required=True, help="weights file to write (.npz)")
     train.add_argument("--images", type=int, default=400, help="training images")
-    train.add_argument("--steps", type=int, default=1500, help="fine-tuning steps")
+    train.add_argument("--steps", type=int, default=1500, help="optimisation steps")
     train.add_argument("--eval-images", type=int, default=200, help="evaluation images")
     train.set_defaults(run=_train)
     return parser

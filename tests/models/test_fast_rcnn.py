@@ -47,3 +47,17 @@ def test_roi_align_variant_and_detections_have_torchvision_format():
     assert out["boxes"].dtype == np.float32 and out["labels"].dtype == np.int64
     assert out["boxes"].shape == (len(out["scores"]), 4)
     assert set(model.timings) == {"features", "heads"}
+
+
+def test_shipped_weights_detect_shapes():
+    import pytest
+
+    from rcnn_from_scratch.evaluation import evaluate_detections
+    from rcnn_from_scratch.models.fast_rcnn import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.exists():
+        pytest.skip("no shipped Fast R-CNN weights")
+    model = FastRCNN.pretrained()
+    data = ShapesDataset("eval", size=20)
+    preds = [model.predict(image) for image, _ in data]
+    assert evaluate_detections(preds, [t for _, t in data], iou_type="bbox").map50 > 0.8
