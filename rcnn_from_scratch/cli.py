@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
+from .datasets.shapes import CLASS_NAMES
+
 __all__ = ["main"]
 
 
@@ -18,6 +22,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import json
 
+    if args.model in ("faster-rcnn", "mask-rcnn"):
+        return _train_two_stage(args)
     if args.model == "rcnn":
         from .training.rcnn import evaluate_model as evaluate
         from .training.rcnn import train_rcnn
@@ -43,6 +49,98 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_two_stage(args: argparse.Namespace) -> int:
+    """Faster and Mask R-CNN: time budget, checkpoints, resume, periodic evaluation."""
+    from .training.faster_rcnn import build_detector, train_and_save
+
+    model = build_detector(args.model, args.pooler, seed=args.seed)
+    command = " ".join(["python -m rcnn_from_scratch", *sys.argv[1:]])
+    train_and_save(model, args.out, command, eval_images=args.eval_images, num_images=args.images,
+                   steps=args.steps, seed=args.seed, minutes=args.minutes, resume=args.resume,
+                   evaluate_every=args.evaluate_every)  # fmt: skip
+    return 0
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from .training.ablation import ablation_table, run_ablation
+
+    paths = run_ablation(args.out, steps=args.steps, seed=args.seed, num_images=args.images,
+                         eval_images=args.eval_images, minutes=args.minutes)  # fmt: skip
+    print(ablation_table(paths["roi_pool"], paths["roi_align"]))
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .image_io import ImageReadError, read_image
+
+    try:
+        image = read_image(args.image)
+    except ImageReadError as err:
+        return _fail(str(err))
+    from matplotlib.figure import Figure
+
+    from .models.mask_rcnn import MaskRCNN
+    from .nn import WeightsError
+    from .viz.shapes import draw_detections
+
+    try:
+        model = MaskRCNN.pretrained(args.weights)
+    except (WeightsError, ValueError) as err:
+        return _fail(str(err))
+    out = model.predict(image)
+    keep = out["scores"] >= args.score_threshold
+    out = {k: v[keep] for k, v in out.items()}
+    path = Path(args.out or Path(args.image).stem + "_predictions.png")
+    fig = Figure(figsize=(6, 6 * image.shape[0] / image.shape[1]), layout="constrained")
+    draw_detections(image, out, ax=fig.add_subplot())
+    fig.savefig(path, dpi=120)
+    print("note: the shipped model knows only the generated shapes (circle, square, triangle);")
+    print("      on a photograph its boxes and masks show what it mistakes for those shapes.")
+    for box, label, score in zip(out["boxes"], out["labels"], out["scores"], strict=True):
+        print(f"  {CLASS_NAMES[label]:9s} {score:.2f}  box {np.round(box, 1).tolist()}")
+    times = ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in model.timings.items())
+    print(f"{len(out['boxes'])} detections (score >= {args.score_threshold}) in {times}")
+    print(f"saved {path}")
+    return 0
+
+
+def _propose(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from .image_io import ImageReadError, read_image
+
+    try:
+        image = read_image(args.image)
+    except ImageReadError as err:
+        return _fail(str(err))
+    from matplotlib.figure import Figure
+
+    from .proposals.selective_search import selective_search
+    from .viz.boxes import draw_boxes
+
+    start = time.perf_counter()
+    boxes = selective_search(image, mode=args.mode)
+    seconds = time.perf_counter() - start
+    path = Path(args.out or Path(args.image).stem + "_proposals.png")
+    fig = Figure(figsize=(6, 6 * image.shape[0] / image.shape[1]), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(image)
+    draw_boxes(ax, boxes[: args.show], linewidth=0.8, alpha=0.7)
+    ax.set_axis_off()
+    ax.set_title(f"first {min(args.show, len(boxes))} of {len(boxes)} selective-search boxes")
+    fig.savefig(path, dpi=120)
+    print(f"{len(boxes)} proposals ({args.mode} mode) in {seconds:.2f} s; saved {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m rcnn_from_scratch",
@@ -57,13 +155,53 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     train = commands.add_parser("train", help="train a model on the generated shapes and save it")
-    train.add_argument("model", choices=["rcnn", "fast-rcnn"], help="which stage to train")
+    train.add_argument(
+        "model", choices=["rcnn", "fast-rcnn", "faster-rcnn", "mask-rcnn"], help="which stage"
+    )
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling")
     train.add_argument("--out", required=True, help="weights file to write (.npz)")
     train.add_argument("--images", type=int, default=400, help="training images")
-    train.add_argument("--steps", type=int, default=1500, help="optimisation steps")
+    train.add_argument("--steps", type=int, default=1500, help="optimisation steps (the schedule)")
     train.add_argument("--eval-images", type=int, default=200, help="evaluation images")
+    two = "Faster / Mask R-CNN only: "
+    train.add_argument(
+        "--minutes", type=float, help=two + "stop when this wall-clock budget is spent"
+    )
+    train.add_argument("--resume", action="store_true",
+                       help=two + "continue from OUT's checkpoint (OUT.checkpoint.npz)")  # fmt: skip
+    train.add_argument("--evaluate-every", type=int, default=0, metavar="STEPS",
+                       help=two + "print box (and mask) AP@0.5 on 50 images every STEPS steps")  # fmt: skip
+    train.add_argument("--pooler", choices=["roi_pool", "roi_align"],
+                       help=two + "the RoI operator of the heads (the ablation)")  # fmt: skip
     train.set_defaults(run=_train)
+
+    ablation = commands.add_parser(
+        "ablation", help="Mask R-CNN trained twice, RoI pooling vs RoIAlign: the paper's table"
+    )
+    ablation.add_argument("--out", required=True, help="folder for the two weights files")
+    ablation.add_argument("--seed", type=int, default=0, help="seed of both runs")
+    ablation.add_argument("--steps", type=int, default=3000, help="optimisation steps of each run")
+    ablation.add_argument("--minutes", type=float, help="wall-clock budget of each run")
+    ablation.add_argument("--images", type=int, default=400, help="training images")
+    ablation.add_argument("--eval-images", type=int, default=200, help="evaluation images")
+    ablation.set_defaults(run=_ablation)
+
+    predict = commands.add_parser(
+        "predict", help="boxes and masks of the shipped Mask R-CNN drawn over your image"
+    )
+    predict.add_argument("image", help="an image file (PNG, JPEG, ...)")
+    predict.add_argument("--out", help="PNG to write (default: IMAGE_predictions.png)")
+    predict.add_argument("--weights", help="a Mask R-CNN weights file (default: the shipped one)")
+    predict.add_argument("--score-threshold", type=float, default=0.5, help="hide lower scores")
+    predict.set_defaults(run=_predict)
+
+    propose = commands.add_parser("propose", help="selective-search boxes drawn over your image")
+    propose.add_argument("image", help="an image file (PNG, JPEG, ...)")
+    propose.add_argument("--out", help="PNG to write (default: IMAGE_proposals.png)")
+    propose.add_argument("--mode", choices=["fast", "quality"], default="fast",
+                         help="selective search's strategy set")  # fmt: skip
+    propose.add_argument("--show", type=int, default=200, help="how many boxes to draw")
+    propose.set_defaults(run=_propose)
     return parser
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -47,6 +48,7 @@ def run_training(
     description: str = "training",
     progress: bool = True,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    time_limit: float | None = None,
 ) -> list[dict[str, float]]:
     """Run ``step_fn`` for steps ``start_step .. num_steps - 1``.
 
@@ -54,6 +56,8 @@ def run_training(
         step_fn: does one optimisation step and returns its losses as floats.
         num_steps: the step to stop before (so a resumed run passes the same ``num_steps``).
         on_step: optional callback after each step (checkpoints, periodic evaluation).
+        time_limit: optional budget in seconds: no step starts after it is spent (the run then
+            returns fewer than ``num_steps - start_step`` entries).
 
     Returns:
         The losses of every step run, in order.
@@ -65,7 +69,10 @@ def run_training(
         raise ValueError(f"num_steps ({num_steps}) must be >= start_step ({start_step})")
     history: list[dict[str, float]] = []
     bar = tqdm(range(start_step, num_steps), desc=description, disable=not progress, leave=False)
+    start = time.perf_counter()
     for step in bar:
+        if time_limit is not None and time.perf_counter() - start >= time_limit:
+            break
         result = step_fn(step)
         if not isinstance(result, dict):
             bar.close()

@@ -76,3 +76,14 @@ def test_resuming_runs_only_the_remaining_steps():
     seen = []
     run_training(lambda s: seen.append(s) or {"loss": 0.0}, 5, start_step=3, progress=False)
     assert seen == [3, 4]
+
+
+def test_a_time_limit_stops_before_the_next_step():
+    import time
+
+    def slow(step):
+        time.sleep(0.05)
+        return {"loss": 1.0}
+
+    history = run_training(slow, 100, progress=False, time_limit=0.12)
+    assert 1 <= len(history) <= 4

@@ -77,6 +77,22 @@ class Adam(_Optimizer):
             v += (1 - self.b2) * g * g
             p.data -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The moments and the step count as plain arrays (for a checkpoint's ``.npz``)."""
+        state = {f"m.{i}": m for i, m in enumerate(self.m)}
+        state.update({f"v.{i}": v for i, v in enumerate(self.v)})
+        state["t"] = np.array(self.t, np.int64)
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state_dict`'s arrays; a mismatch with the parameters is a ``ValueError``."""
+        for i, (m, v) in enumerate(zip(self.m, self.v, strict=True)):
+            for name, own in ((f"m.{i}", m), (f"v.{i}", v)):
+                if name not in state or np.shape(state[name]) != own.shape:
+                    raise ValueError(f"optimiser state {name!r} is missing or has the wrong shape")
+                own[...] = state[name]
+        self.t = int(state["t"])
+
 
 @dataclass(frozen=True)
 class WarmupStepSchedule:

@@ -67,3 +67,24 @@ def test_schedule_warms_up_then_steps_down():
 def test_an_optimiser_without_parameters_is_an_error():
     with pytest.raises(ValueError, match="no parameters"):
         SGD([], lr=0.1)
+
+
+def test_adam_state_round_trips_so_a_resumed_run_takes_the_same_steps():
+    rng = np.random.default_rng(0)
+    a, b = Parameter(rng.standard_normal(5)), Parameter(np.zeros(5))
+    grads = rng.standard_normal((4, 5))
+    opt = Adam([a], lr=0.1)
+    for g in grads[:2]:
+        a.grad[...] = g
+        opt.step()
+    b.data[...] = a.data
+    resumed = Adam([b], lr=0.1)
+    resumed.load_state_dict({k: v.copy() for k, v in opt.state_dict().items()})
+    for g in grads[2:]:
+        a.grad[...] = g
+        b.grad[...] = g
+        opt.step()
+        resumed.step()
+    np.testing.assert_array_equal(a.data, b.data)
+    with pytest.raises(ValueError, match="m.0"):
+        resumed.load_state_dict({"t": np.array(1)})

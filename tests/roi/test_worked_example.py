@@ -1,5 +1,6 @@
 """The lecture's worked example, exactly, and the measured cost of rounding."""
 
+import numpy as np
 import pytest
 
 from rcnn_from_scratch.datasets.shapes import make_shapes_sample
@@ -34,3 +35,19 @@ def test_the_figures_draw():
     assert plot_misalignment(strides=(4, 8), num_rois=50).axes
     image, target = make_shapes_sample(3)
     assert len(plot_pooled_vs_aligned(image, target["boxes"][0]).axes) == 3
+
+
+def test_the_worked_example_as_a_mask_loses_with_roi_pooling_and_not_with_roialign():
+    from rcnn_from_scratch.roi.worked_example import mask_through_roi
+
+    ex = mask_through_roi(128, (40, 40, 55, 55), 25, 14)
+    assert ex.truth.sum() == pytest.approx(np.pi * 7.5**2, rel=0.05)  # a disc of radius 7.5
+    assert ex.feature.shape == (25, 25)
+    # the disc covers 15 * 15 * pi / 4 pixels = that many / 5.12^2 cells
+    assert ex.feature.sum() * (128 / 25) ** 2 == pytest.approx(np.pi * 7.5**2, rel=0.02)
+    assert ex.pooled.shape == ex.aligned.shape == (14, 14)
+    assert ex.iou_aligned > 0.8 and ex.iou_pooled < 0.6
+    # masks stay inside the box they were pasted into
+    for m in (ex.pooled_mask, ex.aligned_mask):
+        ys, xs = np.nonzero(m)
+        assert xs.min() >= 40 and xs.max() < 55 and ys.min() >= 40 and ys.max() < 55

@@ -1,0 +1,76 @@
+"""Figures of notebook 03 (Faster R-CNN): anchors, their training labels, RPN proposals."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..conventions import as_boxes, as_rgb_uint8
+from .boxes import draw_boxes
+
+__all__ = ["plot_anchors", "plot_anchor_labels", "plot_rpn_proposals"]
+
+
+def plot_anchors(image, anchors, feature_size, stride: int, location=(8, 8)) -> Figure:
+    """Left: the ``A`` anchors of one feature-map cell; right: every cell's anchor centre.
+
+    Args:
+        image: ``H x W x 3`` image the anchors belong to.
+        anchors: ``(h w A, 4)`` anchors as :class:`AnchorGenerator` lists them (cell by cell).
+        feature_size: ``(h, w)`` of the feature map.
+        stride: image pixels per cell.
+        location: ``(row, col)`` of the cell shown on the left.
+    """
+    anchors = as_boxes(anchors, "anchors")
+    h, w = feature_size
+    A = len(anchors) // (h * w)
+    i, j = location
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    img = as_rgb_uint8(image)
+    for ax in (left, right):
+        ax.imshow(img)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    cell = anchors[(i * w + j) * A : (i * w + j + 1) * A]
+    colours = [f"C{k % 10}" for k in range(A)]
+    for box, colour in zip(cell, colours, strict=True):
+        draw_boxes(left, box[None], color=colour)
+    left.set_title(f"the {A} anchors of cell ({i}, {j})")
+    centres = (anchors[::A, :2] + anchors[::A, 2:]) / 2
+    right.plot(centres[:, 0] - 0.5, centres[:, 1] - 0.5, ".", ms=3, color="white", mec="black")
+    right.set_title(f"{h} x {w} cells x {A} = {len(anchors)} anchors (centres)")
+    return fig
+
+
+def plot_anchor_labels(image, anchors, targets, max_negatives: int = 40) -> Figure:
+    """The anchors an RPN trains on for one image: sampled positives (green, IoU >= 0.7 or an
+    object's best anchor) and some of the sampled negatives (red, IoU < 0.3)."""
+    anchors = as_boxes(anchors, "anchors")
+    fig = Figure(figsize=(4.5, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(as_rgb_uint8(image))
+    neg = np.flatnonzero(targets.sampled_neg)[:max_negatives]
+    draw_boxes(ax, anchors[neg], color="tab:red", linewidth=0.7, alpha=0.6)
+    draw_boxes(ax, anchors[targets.sampled_pos], color="lime", linewidth=1.5)
+    ax.set_title(
+        f"{int(targets.sampled_pos.sum())} positive, {int(targets.sampled_neg.sum())} negative "
+        f"(showing {len(neg)})"
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig
+
+
+def plot_rpn_proposals(image, before, after, show: int = 60) -> Figure:
+    """RPN proposals before and after non-maximum suppression (the ``show`` best of each)."""
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    for ax, boxes, title in zip(fig.subplots(1, 2), (before, after), ("before NMS", "after NMS"),
+                                strict=True):  # fmt: skip
+        boxes = as_boxes(boxes, "boxes")
+        ax.imshow(as_rgb_uint8(image))
+        draw_boxes(ax, boxes[:show], linewidth=0.8, alpha=0.8)
+        ax.set_title(f"{title}: best {min(show, len(boxes))} of {len(boxes)}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig

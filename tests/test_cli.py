@@ -1,0 +1,79 @@
+"""The command line: every command has --help, bad images give one line and exit code 2, the demo
+and the tools write their figures."""
+
+import imageio.v3 as iio
+import pytest
+
+from rcnn_from_scratch.cli import build_parser, main
+from rcnn_from_scratch.datasets.shapes import make_shapes_sample
+from rcnn_from_scratch.models.mask_rcnn import DEFAULT_WEIGHTS
+
+COMMANDS = ["demo", "train", "ablation", "predict", "propose"]
+
+
+@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv", [["demo"], ["train", "mask-rcnn", "--out", "x"], ["ablation", "--out", "x"]]
+)
+def test_every_command_that_draws_randomly_takes_a_seed(argv):
+    assert build_parser().parse_args([*argv, "--seed", "3"]).seed == 3
+
+
+@pytest.mark.parametrize("command", ["predict", "propose"])
+def test_a_missing_image_is_one_line_and_exit_code_2(command, tmp_path, capsys):
+    assert main([command, str(tmp_path / "nope.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope.png" in err and err.startswith("error:")
+
+
+@pytest.mark.parametrize("command", ["predict", "propose"])
+def test_a_file_that_is_not_an_image_is_one_line_and_exit_code_2(command, tmp_path, capsys):
+    path = tmp_path / "notes.png"
+    path.write_text("not an image")
+    assert main([command, str(path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_corrupt_weights_file_is_one_line_and_exit_code_2(tmp_path, capsys):
+    image = tmp_path / "shapes.png"
+    iio.imwrite(image, make_shapes_sample(1)[0])
+    weights = tmp_path / "broken.npz"
+    weights.write_bytes(b"PK\x03\x04 truncated")
+    assert main(["predict", str(image), "--weights", str(weights)]) == 2
+    assert "broken.npz" in capsys.readouterr().err
+
+
+def test_propose_draws_the_boxes(tmp_path, capsys):
+    image = tmp_path / "shapes.png"
+    iio.imwrite(image, make_shapes_sample(2)[0])
+    out = tmp_path / "boxes.png"
+    assert main(["propose", str(image), "--out", str(out), "--show", "20"]) == 0
+    assert out.stat().st_size > 0 and "proposals" in capsys.readouterr().out
+
+
+def test_predict_draws_masks_and_says_what_the_model_knows(tmp_path, capsys):
+    assert DEFAULT_WEIGHTS.exists()
+    image = tmp_path / "shapes.png"
+    iio.imwrite(image, make_shapes_sample(3)[0])
+    out = tmp_path / "pred.png"
+    assert main(["predict", str(image), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert out.stat().st_size > 0 and "only the generated shapes" in text
+
+
+def test_the_demo_walks_all_four_stages(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    for stage in ("R-CNN", "Fast R-CNN", "Faster R-CNN", "Mask R-CNN", "photograph"):
+        assert stage in text
+    names = {p.name for p in tmp_path.glob("*.png")}
+    expected = {"1_rcnn_detections.png", "2_fast_rcnn_detections.png", "3_rpn_proposals.png",
+                "4_mask_rcnn_masks.png", "4_worked_example_mask.png", "5_photo_mask_rcnn.png"}  # fmt: skip
+    assert expected <= names
