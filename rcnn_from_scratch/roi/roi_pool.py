@@ -66,7 +66,8 @@ def roi_pool_bins(rois: np.ndarray, spatial_scale: float, output_size, height: i
 class RoIPoolCache(NamedTuple):
     """What the backward needs: where each output's maximum came from."""
 
-    argmax: np.ndarray  # (K, C, P_h, P_w) flat index into the (N, C, H, W) input, -1 for empty bins
+    argmax: np.ndarray  # (K, C, P_h, P_w) int32 (int64 for huge maps) flat index into the
+    # (N, C, H, W) input, -1 for empty bins
     input_shape: tuple[int, int, int, int]
     dtype: np.dtype
 
@@ -93,48 +94,66 @@ def roi_pool_forward(input, boxes, output_size, spatial_scale: float = 1.0):
     if K == 0:
         return out, RoIPoolCache(argmax, x.shape, x.dtype)
     y0, y1, x0, x1 = roi_pool_bins(rois, spatial_scale, P, H, W)
-    for k in range(K):  # one RoI per step: a separable max, columns first, then rows
-        out[k], argmax[k] = _pool_one(x, int(rois[k, 0]), y0[k], y1[k], x0[k], x1[k])
+    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # (N, H, W, C): gathers read whole C rows
+    out, argmax = _window_max(xh, rois[:, 0].astype(np.int64), y0, y1, x0, x1)
     return out, RoIPoolCache(argmax, x.shape, x.dtype)
 
 
-def _pool_one(x, n, y0, y1, x0, x1):
-    """Max and flat argmax of every bin of one RoI: ``(C, P_h, P_w)`` each.
+def _window_max(xh, n, y0, y1, x0, x1):
+    """Max and flat argmax of every bin of every RoI, ``(K, C, P_h, P_w)`` each.
 
-    A separable running maximum: stage 1 steps through the column offsets inside the bins (all
-    column bins at once), stage 2 through the row offsets (all row bins at once). Strict ``>`` keeps
-    the first maximum, columns then rows, which is torchvision's row-major tie rule.
+    A bin is a window of the map, at most ``h_max x w_max`` cells (a few cells, whatever the number
+    of RoIs). So the maximum over *every* window of each size is computed once for the whole map,
+    growing the window one column, then one row at a time (``m[y, x] = max(m[y, x], x[y, x + w - 1])``),
+    and each bin reads its value from the map of its own size with one gather. Strict ``>`` keeps
+    the earlier cell, columns then rows: torchvision's row-major tie rule.
+
+    Args:
+        xh: ``(N, H, W, C)`` channels-last feature map.
+        n: ``(K,)`` image of each RoI; ``y0, y1`` ``(K, P_h)`` and ``x0, x1`` ``(K, P_w)`` bin edges.
     """
-    N, C, H, W = x.shape
-    Ph, Pw = len(y0), len(x0)
-    r0, r1 = int(y0.min()), int(y1.max())
-    bw, bh = int((x1 - x0).max(initial=0)), int((y1 - y0).max(initial=0))
-    if r1 <= r0 or bw <= 0 or bh <= 0:
-        return np.zeros((C, Ph, Pw), x.dtype), np.full((C, Ph, Pw), -1, np.int64)
-    rows = x[n, :, r0:r1]  # (C, h, W)
-    col_val = np.full((C, r1 - r0, Pw), -np.inf, x.dtype)
-    col_arg = np.zeros((C, r1 - r0, Pw), np.int64)
-    for j in range(bw):  # stage 1: best column of each column bin, for every row
-        inside = x0 + j < x1  # (Pw,)
-        view = rows[:, :, np.minimum(x0 + j, W - 1)]  # (C, h, Pw)
-        better = (view > col_val) & inside
-        np.copyto(col_val, view, where=better)
-        np.copyto(col_arg, x0 + j, where=better)
-    val = np.full((C, Ph, Pw), -np.inf, x.dtype)
-    arg = np.zeros((C, Ph, Pw), np.int64)
-    for i in range(bh):  # stage 2: best row of each row bin
-        inside = (y0 + i < y1)[:, None]  # (Ph, 1)
-        r = np.minimum(y0 + i, r1 - 1) - r0
-        view = col_val[:, r]  # (C, Ph, Pw)
-        better = (view > val) & inside
-        np.copyto(val, view, where=better)
-        np.copyto(
-            arg,
-            ((n * C + np.arange(C)[:, None, None]) * H + (r + r0)[:, None]) * W + col_arg[:, r],
-            where=better,
-        )
-    empty = ~np.isfinite(val)
-    return np.where(empty, 0, val).astype(x.dtype), np.where(empty, -1, arg)
+    N, H, W, C = xh.shape
+    K, Ph = y0.shape
+    Pw = x0.shape[1]
+    hb = ((y1 - y0)[:, :, None] + 0 * x0[:, None, :]).reshape(-1)  # (K Ph Pw,) bin heights
+    wb = ((x1 - x0)[:, None, :] + 0 * y0[:, :, None]).reshape(-1)  # and widths
+    h_max, w_max = int(hb.max(initial=0)), int(wb.max(initial=0))
+    # where the maximum sits, as its offset dy * W + dx from the window's corner: a small integer
+    ct = np.int16 if h_max * W < 2**15 else np.int64
+    it = np.int32 if N * C * H * W < 2**31 else np.int64  # flat indices into the input
+    val = np.zeros((K * Ph * Pw, C), xh.dtype)
+    flat = np.empty((K * Ph * Pw, C), it)
+    cell_n = np.repeat(n, Ph * Pw).astype(it)  # image, top row and left column of every bin
+    cell_y = np.repeat(y0, Pw, axis=1).reshape(-1).astype(it)
+    cell_x = np.tile(x0, (1, Ph)).reshape(-1).astype(it)
+    # Running maxima by arithmetic, not masked copies (several times faster in NumPy): the value
+    # by np.maximum, the position by code += better * (new - code).
+    col_val, col_code = xh.copy(), np.zeros(xh.shape, ct)  # windows 1 x w, for w = 1, 2, ...
+    for w in range(1, w_max + 1):
+        if w > 1:
+            col_val, col_code = col_val[:, :, :-1], col_code[:, :, :-1]  # windows that still fit
+            better = xh[:, :, w - 1 :] > col_val
+            np.maximum(col_val, xh[:, :, w - 1 :], out=col_val)
+            col_code += better * (ct(w - 1) - col_code)
+        win_val, win_code = col_val.copy(), col_code.copy()  # windows h x w, for h = 1, 2, ...
+        for h in range(1, h_max + 1):
+            if h > 1:
+                win_val, win_code = win_val[:, :-1], win_code[:, :-1]
+                below, below_code = col_val[:, h - 1 :], col_code[:, h - 1 :]
+                better = below > win_val
+                np.maximum(win_val, below, out=win_val)
+                win_code += better * (below_code + ct((h - 1) * W) - win_code)
+            bins = np.flatnonzero((hb == h) & (wb == w))  # the bins of this size
+            if len(bins):
+                Hw, Ww = win_val.shape[1:3]
+                at = (cell_n[bins] * Hw + cell_y[bins]) * Ww + cell_x[bins]
+                val[bins] = np.take(win_val.reshape(-1, C), at, axis=0)
+                flat[bins] = np.take(win_code.reshape(-1, C), at, axis=0)
+    flat += (((cell_n * C * H) + cell_y) * W + cell_x)[:, None]  # the window's corner in channel 0
+    flat += np.arange(C, dtype=it) * it(H * W)  # and the channel
+    flat[(hb == 0) | (wb == 0)] = -1  # empty bins: no maximum, no gradient
+    shape = (K, Ph, Pw, C)  # channels last; callers see (K, C, Ph, Pw) views
+    return val.reshape(shape).transpose(0, 3, 1, 2), flat.reshape(shape).transpose(0, 3, 1, 2)
 
 
 def roi_pool_backward(dout, cache: RoIPoolCache) -> np.ndarray:
