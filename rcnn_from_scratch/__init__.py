@@ -19,6 +19,9 @@ from .boxes import (
 )
 from .datasets.shapes import CLASS_NAMES, ShapesDataset, make_shapes_sample
 from .evaluation import EvaluationResult, evaluate_detections
+from .models.fast_rcnn import FastRCNN
+from .models.faster_rcnn import FasterRCNN
+from .models.mask_rcnn import MaskRCNN
 from .models.rcnn import RCNN
 from .proposals.anchors import AnchorGenerator
 from .proposals.selective_search import selective_search
@@ -31,6 +34,9 @@ __all__ = [
     "BoxCoder",
     "CLASS_NAMES",
     "EvaluationResult",
+    "FastRCNN",
+    "FasterRCNN",
+    "MaskRCNN",
     "RCNN",
     "RoIAlign",
     "RoIPool",

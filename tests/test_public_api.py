@@ -24,3 +24,9 @@ def test_torchvision_signatures_are_kept():
         "boxes", "scores", "idxs", "iou_threshold",
     ]  # fmt: skip
     assert list(inspect.signature(rfs.box_iou).parameters) == ["boxes1", "boxes2"]
+
+
+def test_every_detector_has_pretrained_and_predict_at_the_top_level():
+    for name in ("RCNN", "FastRCNN", "FasterRCNN", "MaskRCNN"):
+        cls = getattr(rfs, name)
+        assert callable(cls.pretrained) and callable(cls.predict), name

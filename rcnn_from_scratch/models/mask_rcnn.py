@@ -48,7 +48,7 @@ class MaskRCNNConfig(FasterRCNNConfig):
 
     pooler: str = "roi_align"  # both heads; "roi_pool" for the ablation
     mask_pooled_size: int = 14  # the mask head doubles it: 28 x 28 masks
-    mask_layers: tuple[int, ...] = (64, 64, 64, 64)  # paper: 4 x 256
+    mask_layers: tuple[int, ...] = (32, 32, 32, 32)  # paper: 4 x 256 (on 256-channel features)
     class_agnostic_masks: bool = False
     mask_threshold: float = 0.5
 
