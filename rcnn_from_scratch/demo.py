@@ -87,8 +87,8 @@ def _ms(timings: dict[str, float]) -> str:
 
 def _found(detections: dict, threshold: float = 0.5) -> str:
     labels = detections["labels"][detections["scores"] >= threshold]
-    names = [CLASS_NAMES[k] for k in labels]
-    return f"{len(names)} found ({', '.join(names) or 'none'})"
+    counts = [f"{(labels == k).sum()} {CLASS_NAMES[k]}" for k in np.unique(labels)]
+    return f"{len(labels)} found ({', '.join(counts) or 'none'})"
 
 
 def _step_rcnn(out: Path, sample, rng: np.random.Generator) -> str:

@@ -45,12 +45,14 @@ def plot_anchors(image, anchors, feature_size, stride: int, location=(8, 8)) -> 
 
 def plot_anchor_labels(image, anchors, targets, max_negatives: int = 40) -> Figure:
     """The anchors an RPN trains on for one image: sampled positives (green, IoU >= 0.7 or an
-    object's best anchor) and some of the sampled negatives (red, IoU < 0.3)."""
+    object's best anchor) and ``max_negatives`` of the sampled negatives, spread over the image
+    (red, IoU < 0.3)."""
     anchors = as_boxes(anchors, "anchors")
     fig = Figure(figsize=(4.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ax.imshow(as_rgb_uint8(image))
-    neg = np.flatnonzero(targets.sampled_neg)[:max_negatives]
+    neg = np.flatnonzero(targets.sampled_neg)
+    neg = neg[np.unique(np.linspace(0, len(neg) - 1, min(max_negatives, len(neg))).astype(int))]
     draw_boxes(ax, anchors[neg], color="tab:red", linewidth=0.7, alpha=0.6)
     draw_boxes(ax, anchors[targets.sampled_pos], color="lime", linewidth=1.5)
     ax.set_title(

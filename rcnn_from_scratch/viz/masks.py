@@ -70,14 +70,18 @@ def plot_mask_through_roi(example) -> Figure:
     window = (slice(ys.min() - 6, ys.max() + 7), slice(xs.min() - 6, xs.max() + 7))
     axes[0].imshow(example.truth[window], cmap="gray")
     axes[0].set_title("the object (15 x 15 box)", fontsize=9)
-    axes[1].imshow(example.feature, cmap="gray")
-    axes[1].set_title("its coverage of the 25 x 25 map", fontsize=9)
+    cy, cx = np.nonzero(example.feature > 0)
+    near = (slice(max(cy.min() - 2, 0), cy.max() + 3), slice(max(cx.min() - 2, 0), cx.max() + 3))
+    axes[1].imshow(example.feature[near], cmap="gray", vmin=0, vmax=1)
+    axes[1].set_title("its coverage of the 25 x 25 map (zoomed)", fontsize=9)
     for ax, mask, name, iou in (
         (axes[2], example.pooled_mask, "RoI pooling", example.iou_pooled),
         (axes[3], example.aligned_mask, "RoIAlign", example.iou_aligned),
     ):
         ax.imshow(example.truth[window].astype(float) * 0.35 + mask[window] * 0.65, cmap="gray")
         ax.set_title(f"{name}: mask IoU {iou:.2f}", fontsize=9)
+    fig.supxlabel("white: object and mask; dark grey: object missed; light grey: mask outside it",
+                 fontsize=9)  # fmt: skip
     for ax in axes:
         _off(ax)
     return fig
