@@ -1,7 +1,7 @@
 """Time a training step and a test image of our Faster and Mask R-CNN against torchvision's.
 
     ../parity/bin/python benchmarks/bench_detectors.py [--steps 20] [--warmup 3] [--profile]
-                                                       [--threads 2]
+                                                       [--threads 2] [--trained]
 
 What is measured, in one run, for the same architecture on both sides (default configs, 128 x 128
 shapes images, random initialisation, seed 0):
@@ -40,7 +40,9 @@ torchvision's numbers include its ``GeneralizedRCNNTransform`` (normalisation, a
 batching) and its post-processing, which are part of calling its model, as ours include the image
 conversion and post-processing of :meth:`predict`. The test uses fresh models with the initial
 weights: untrained, they keep the full 100 detections per image (each with a mask), the worst case
-of the post-processing and of the mask branch.
+of the post-processing and of the mask branch. With ``--trained`` both sides start from the shipped
+weights instead (``data/``): the work of a real training step (many positive RoIs for the mask head)
+and of a real test image (a handful of detections).
 
 ``--profile`` adds where our training step spends its time: per-stage times (``time.perf_counter``
 around every module's forward and backward, recorded during the timed steps themselves) and the 15
@@ -177,10 +179,13 @@ class Timed:
         setattr(self._timed[0], attr, value)
 
 
+TRAINED = False  # --trained: start both sides from the shipped weights instead
+
+
 def fresh_ours(kind: str):
-    """Our model with the default config and its seed-0 initialisation."""
+    """Our model with the default config and its seed-0 initialisation (or the shipped weights)."""
     Model, Config = MODELS[kind]
-    return Model(Config(), seed=0)
+    return Model.pretrained() if TRAINED else Model(Config(), seed=0)
 
 
 def build_ours(kind: str, watch: Stopwatch):
@@ -508,7 +513,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls before them")
     parser.add_argument("--profile", action="store_true", help="where our training step goes")
     parser.add_argument("--threads", type=int, default=THREADS, help="per library (default 2)")
+    parser.add_argument("--trained", action="store_true",
+                        help="both sides start from the shipped weights (realistic RoI and "
+                             "detection counts) instead of the seed-0 initialisation")  # fmt: skip
     args = parser.parse_args()
+    global TRAINED
+    TRAINED = args.trained
     if args.steps < 1 or args.warmup < 1:
         parser.error("--steps and --warmup must be >= 1")
     print(limit_blas_threads(args.threads))
@@ -560,7 +570,8 @@ def main() -> None:
                 line += f", {tv_rows['mask pooler'] / BATCH:.1f} mask RoIs"
             counts.append(line + f" per image per training step; {tv_dets:.1f} detections per "
                           "test image")  # fmt: skip
-        print(f"\n{kind}, mean work per call (untrained models):")
+        state = "shipped weights" if TRAINED else "untrained models"
+        print(f"\n{kind}, mean work per call ({state}):")
         if torch is not None:
             counts.append("test outputs: " + compare_outputs(outs, tv_outs))
         print("\n".join("  " + c for c in counts))
