@@ -26,3 +26,15 @@ def test_stages_run_on_the_same_images_with_their_shipped_weights():
         assert all(v > 0 for v in r.test_seconds.values())
         assert r.train_seconds is not None and r.train_seconds > 0
         assert r.box.num_gt.sum() == results[0].box.num_gt.sum()
+
+
+def test_timing_on_unlabelled_images_reports_every_part_and_the_regions():
+    from rcnn_from_scratch.comparison import time_detectors, timing_table
+    from rcnn_from_scratch.datasets.shapes import make_shapes_sample
+
+    times = time_detectors([make_shapes_sample(7)[0]], stages=("Fast R-CNN", "Faster R-CNN"))
+    assert list(times) == ["Fast R-CNN", "Faster R-CNN"]
+    assert times["Fast R-CNN"]["regions"] > 0
+    assert times["Fast R-CNN"]["proposals"] > times["Faster R-CNN"]["proposals"] > 0
+    lines = timing_table(times).splitlines()
+    assert len(lines) == 4 and lines[3].startswith("| Faster R-CNN |") and lines[3].endswith("x |")
