@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 from .datasets.shapes import CLASS_NAMES
 
 __all__ = ["main"]
@@ -19,8 +17,15 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# steps of the shipped weights' training commands (data/README.md)
+STEPS = {"rcnn": 1000, "fast-rcnn": 2000, "faster-rcnn": 6000, "mask-rcnn": 4500}
+
+
 def _train(args: argparse.Namespace) -> int:
     import json
+
+    if args.steps is None:
+        args.steps = STEPS[args.model]
 
     if args.model in ("faster-rcnn", "mask-rcnn"):
         return _train_two_stage(args)
@@ -104,7 +109,8 @@ def _predict(args: argparse.Namespace) -> int:
     print("note: the shipped model knows only the generated shapes (circle, square, triangle);")
     print("      on a photograph its boxes and masks show what it mistakes for those shapes.")
     for box, label, score in zip(out["boxes"], out["labels"], out["scores"], strict=True):
-        print(f"  {CLASS_NAMES[label]:9s} {score:.2f}  box {np.round(box, 1).tolist()}")
+        corners = ", ".join(f"{v:.1f}" for v in box)
+        print(f"  {CLASS_NAMES[label]:9s} {score:.2f}  box x1, y1, x2, y2 = {corners}")
     times = ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in model.timings.items())
     print(f"{len(out['boxes'])} detections (score >= {args.score_threshold}) in {times}")
     print(f"saved {path}")
@@ -161,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling")
     train.add_argument("--out", required=True, help="weights file to write (.npz)")
     train.add_argument("--images", type=int, default=400, help="training images")
-    train.add_argument("--steps", type=int, default=1500, help="optimisation steps (the schedule)")
+    train.add_argument("--steps", type=int, default=None,
+                       help="optimisation steps, the schedule's length (default: the shipped "
+                            "weights' figure: " + ", ".join(f"{k} {v}" for k, v in STEPS.items())
+                            + ")")  # fmt: skip
     train.add_argument("--eval-images", type=int, default=200, help="evaluation images")
     two = "Faster / Mask R-CNN only: "
     train.add_argument(
