@@ -1,6 +1,7 @@
 """The backbone shared by Fast, Faster and Mask R-CNN: a small VGG-style CNN for 128 x 128 images.
 
-Each stage is ``conv 3x3 (padding 1) -> ReLU -> max-pool 2x2``, halving the resolution; three stages
+Each stage is ``conv 3x3 (padding 1) -> ReLU -> max-pool 2x2``, halving the resolution (computed as
+max-pool, then ReLU: the same function and gradients, on a quarter of the elements); three stages
 give an overall stride of 8, so a 128 x 128 image becomes a 16 x 16 feature map (a shape of radius 8
 to 24 pixels spans 2 to 6 cells). R-CNN uses the same family as its classifier's trunk.
 """
@@ -57,8 +58,10 @@ def make_backbone(
     c_in = in_channels
     for c_out in channels:
         grad = input_grad or bool(layers)
-        layers += [Conv2d(c_in, int(c_out), 3, padding=1, rng=rng, input_grad=grad), ReLU()]
-        layers.append(MaxPool2d(2))
+        # max-pool before ReLU: the same function (ReLU is monotone, so it commutes with a maximum,
+        # and the gradients agree too), with ReLU on a quarter of the elements
+        layers += [Conv2d(c_in, int(c_out), 3, padding=1, rng=rng, input_grad=grad), MaxPool2d(2)]
+        layers.append(ReLU())
         c_in = int(c_out)
     net = Backbone(*layers)
     net.out_channels = int(channels[-1])
