@@ -80,15 +80,23 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _predict(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+def _read(path: str):
+    """The image at ``path``, or ``None`` after printing the one-line reason."""
     from .image_io import ImageReadError, read_image
 
     try:
-        image = read_image(args.image)
+        return read_image(path)
     except ImageReadError as err:
-        return _fail(str(err))
+        _fail(str(err))
+        return None
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    image = _read(args.image)
+    if image is None:
+        return 2
     from matplotlib.figure import Figure
 
     from .models.mask_rcnn import MaskRCNN
@@ -121,12 +129,9 @@ def _propose(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from .image_io import ImageReadError, read_image
-
-    try:
-        image = read_image(args.image)
-    except ImageReadError as err:
-        return _fail(str(err))
+    image = _read(args.image)
+    if image is None:
+        return 2
     from matplotlib.figure import Figure
 
     from .proposals.selective_search import selective_search

@@ -27,8 +27,7 @@ from ..heads.box_head import BoxHead, fast_rcnn_loss
 from ..nn import load_weights, make_backbone, save_weights
 from ..postprocess import postprocess_detections
 from ..proposals.selective_search import selective_search
-from ..roi.roi_align import RoIAlign
-from ..roi.roi_pool import RoIPool
+from ..roi.pooler import make_pooler
 from ..targets.roi_targets import sample_roi_targets
 
 __all__ = ["FastRCNNConfig", "FastRCNN", "DEFAULT_WEIGHTS", "images_to_tensor"]
@@ -70,13 +69,7 @@ class FastRCNN:
         self.config = c
         self.backbone = make_backbone(c.channels, seed=rng)
         scale = 1.0 / self.backbone.stride
-        P = (c.pooled_size, c.pooled_size)
-        if c.pooler == "roi_pool":
-            self.pooler = RoIPool(P, scale)
-        elif c.pooler == "roi_align":
-            self.pooler = RoIAlign(P, scale, sampling_ratio=2, aligned=True)
-        else:
-            raise ValueError(f"pooler must be 'roi_pool' or 'roi_align'; got {c.pooler!r}")
+        self.pooler = make_pooler(c.pooler, c.pooled_size, scale)
         in_features = self.backbone.out_channels * c.pooled_size**2
         self.box_head = BoxHead(in_features, c.hidden, c.num_classes, rng=rng)
         self.box_coder = BoxCoder((10.0, 10.0, 5.0, 5.0))

@@ -26,8 +26,7 @@ from ..postprocess import postprocess_detections
 from ..proposals.anchors import AnchorGenerator
 from ..proposals.proposal_layer import ProposalConfig, select_proposals
 from ..proposals.rpn import RPNHead, flatten_rpn_outputs, rpn_loss
-from ..roi.roi_align import RoIAlign
-from ..roi.roi_pool import RoIPool
+from ..roi.pooler import make_pooler
 from ..targets.roi_targets import sample_roi_targets
 from ..targets.rpn_targets import assign_rpn_targets
 from .fast_rcnn import images_to_tensor
@@ -86,13 +85,7 @@ class FasterRCNN:
         A = self.anchor_generator.num_anchors_per_location()[0]
         self.rpn = RPNHead(self.backbone.out_channels, A, rng=rng)
         scale = 1.0 / self.backbone.stride
-        P = (c.pooled_size, c.pooled_size)
-        if c.pooler == "roi_pool":
-            self.pooler = RoIPool(P, scale)
-        elif c.pooler == "roi_align":
-            self.pooler = RoIAlign(P, scale, sampling_ratio=2, aligned=True)
-        else:
-            raise ValueError(f"pooler must be 'roi_pool' or 'roi_align'; got {c.pooler!r}")
+        self.pooler = make_pooler(c.pooler, c.pooled_size, scale)
         self.box_head = BoxHead(
             self.backbone.out_channels * c.pooled_size**2, c.hidden, c.num_classes, rng=rng
         )

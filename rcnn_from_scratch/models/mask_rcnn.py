@@ -30,8 +30,7 @@ import numpy as np
 from ..conventions import as_rgb_float
 from ..heads.mask_head import MaskHead, mask_loss, mask_probabilities
 from ..postprocess import paste_masks_in_image
-from ..roi.roi_align import RoIAlign
-from ..roi.roi_pool import RoIPool
+from ..roi.pooler import make_pooler
 from ..targets.mask_targets import project_masks_on_boxes
 from .faster_rcnn import FasterRCNN, FasterRCNNConfig, _rois
 
@@ -65,12 +64,7 @@ class MaskRCNN(FasterRCNN):
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         super().__init__(config, seed=rng)
         c = self.config
-        S = (c.mask_pooled_size, c.mask_pooled_size)
-        scale = 1.0 / self.backbone.stride
-        if c.pooler == "roi_pool":
-            self.mask_pooler = RoIPool(S, scale)
-        else:
-            self.mask_pooler = RoIAlign(S, scale, sampling_ratio=2, aligned=True)
+        self.mask_pooler = make_pooler(c.pooler, c.mask_pooled_size, 1.0 / self.backbone.stride)
         self.mask_head = MaskHead(self.backbone.out_channels, c.num_classes, c.mask_layers,
                                   class_agnostic=c.class_agnostic_masks, rng=rng)  # fmt: skip
         self._mask_grad = None
