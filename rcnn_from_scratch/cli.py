@@ -26,6 +26,8 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.steps is None:
         args.steps = STEPS[args.model]
+    if args.class_agnostic and args.model != "mask-rcnn":
+        return _fail("--class-agnostic is an option of mask-rcnn only")
 
     if args.model in ("faster-rcnn", "mask-rcnn"):
         return _train_two_stage(args)
@@ -58,7 +60,8 @@ def _train_two_stage(args: argparse.Namespace) -> int:
     """Faster and Mask R-CNN: time budget, checkpoints, resume, periodic evaluation."""
     from .training.faster_rcnn import build_detector, train_and_save
 
-    model = build_detector(args.model, args.pooler, seed=args.seed)
+    model = build_detector(args.model, args.pooler, seed=args.seed,
+                           class_agnostic=args.class_agnostic)  # fmt: skip
     command = " ".join(["python -m rcnn_from_scratch", *sys.argv[1:]])
     train_and_save(model, args.out, command, eval_images=args.eval_images, num_images=args.images,
                    steps=args.steps, seed=args.seed, minutes=args.minutes, resume=args.resume,
@@ -187,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=two + "print box (and mask) AP@0.5 on 50 images every STEPS steps")  # fmt: skip
     train.add_argument("--pooler", choices=["roi_pool", "roi_align"],
                        help=two + "the RoI operator of the heads (the ablation)")  # fmt: skip
+    train.add_argument("--class-agnostic", action="store_true",
+                       help="Mask R-CNN only: one mask for every class instead of one per class")  # fmt: skip
     train.set_defaults(run=_train)
 
     ablation = commands.add_parser(

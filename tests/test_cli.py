@@ -77,3 +77,8 @@ def test_the_demo_walks_all_four_stages(tmp_path, capsys):
     expected = {"1_rcnn_detections.png", "2_fast_rcnn_detections.png", "3_rpn_proposals.png",
                 "4_mask_rcnn_masks.png", "4_worked_example_mask.png", "5_photo_mask_rcnn.png"}  # fmt: skip
     assert expected <= names
+
+
+def test_class_agnostic_masks_are_a_mask_rcnn_option_only(capsys):
+    assert main(["train", "faster-rcnn", "--class-agnostic", "--out", "x.npz"]) == 2
+    assert "mask-rcnn" in capsys.readouterr().err

@@ -34,11 +34,13 @@ from ..roi.pooler import make_pooler
 from ..targets.mask_targets import project_masks_on_boxes
 from .faster_rcnn import FasterRCNN, FasterRCNNConfig, _rois
 
-__all__ = ["MaskRCNNConfig", "MaskRCNN", "DEFAULT_WEIGHTS", "ROI_POOL_WEIGHTS"]
+__all__ = ["MaskRCNNConfig", "MaskRCNN", "DEFAULT_WEIGHTS", "ROI_POOL_WEIGHTS", "AGNOSTIC_WEIGHTS"]
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "data" / "mask_rcnn_shapes.npz"
 # the ablation's other arm: the same training with RoI pooling in both heads
 ROI_POOL_WEIGHTS = DEFAULT_WEIGHTS.with_name("mask_rcnn_roipool_shapes.npz")
+# the same training with one class-agnostic mask instead of one mask per class
+AGNOSTIC_WEIGHTS = DEFAULT_WEIGHTS.with_name("mask_rcnn_agnostic_shapes.npz")
 
 
 @dataclass(frozen=True)

@@ -187,9 +187,10 @@ def training_record(path) -> tuple[dict, list[dict[str, float]]]:
     return report, history
 
 
-def build_detector(name: str, pooler: str | None = None, seed: int = 0) -> FasterRCNN:
+def build_detector(name: str, pooler: str | None = None, seed: int = 0,
+                   class_agnostic: bool = False) -> FasterRCNN:  # fmt: skip
     """``"faster-rcnn"`` or ``"mask-rcnn"`` with its default config (``pooler`` overrides the RoI
-    operator of the heads)."""
+    operator of the heads; ``class_agnostic`` gives Mask R-CNN one mask for every class)."""
     from ..models.mask_rcnn import MaskRCNN, MaskRCNNConfig
 
     models = {
@@ -199,7 +200,12 @@ def build_detector(name: str, pooler: str | None = None, seed: int = 0) -> Faste
     if name not in models:
         raise ValueError(f"model must be one of {sorted(models)}; got {name!r}")
     Model, Config = models[name]
-    return Model(Config() if pooler is None else Config(pooler=pooler), seed=seed)
+    changes = {} if pooler is None else {"pooler": pooler}
+    if class_agnostic:
+        if name != "mask-rcnn":
+            raise ValueError("class-agnostic masks need the mask-rcnn model")
+        changes["class_agnostic_masks"] = True
+    return Model(Config(**changes), seed=seed)
 
 
 def train_and_save(model: FasterRCNN, out, command: str, eval_images: int = 200, **kwargs) -> dict:
