@@ -16,7 +16,7 @@ backward is written out in reverse order in :meth:`FastRCNN.backward`.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +24,12 @@ import numpy as np
 from ..box_coder import BoxCoder
 from ..conventions import as_rgb_float
 from ..heads.box_head import BoxHead, fast_rcnn_loss
-from ..nn import load_weights, make_backbone, save_weights
+from ..nn import make_backbone
 from ..postprocess import postprocess_detections
 from ..proposals.selective_search import selective_search
 from ..roi.pooler import make_pooler
 from ..targets.roi_targets import sample_roi_targets
+from .saved_model import SavedModel
 
 __all__ = ["FastRCNNConfig", "FastRCNN", "DEFAULT_WEIGHTS", "images_to_tensor"]
 
@@ -60,8 +61,12 @@ def images_to_tensor(images) -> np.ndarray:
     return np.stack([as_rgb_float(im).transpose(2, 0, 1) for im in images]) - np.float32(0.5)
 
 
-class FastRCNN:
+class FastRCNN(SavedModel):
     """Fast R-CNN: ``loss(images, targets, proposals, rng)`` for training, ``predict(image)`` for use."""
+
+    model_name = "fast_rcnn"  # recorded in the weights file
+    default_weights = DEFAULT_WEIGHTS
+    config_class = FastRCNNConfig
 
     def __init__(self, config: FastRCNNConfig = FastRCNNConfig(), seed=0):
         rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
@@ -157,34 +162,3 @@ class FastRCNN:
         proposals = self.propose(image)
         self.timings = {"proposals": time.perf_counter() - t0}
         return self.detect(image, proposals)
-
-    # --- weights ------------------------------------------------------------------------------------
-
-    def save(self, path, extra: dict | None = None) -> Path:
-        state = {n: p.data for n, p in self.named_parameters()}
-        return save_weights(
-            path, state, {"model": "fast_rcnn", **asdict(self.config), **(extra or {})}
-        )
-
-    @classmethod
-    def load(cls, path) -> FastRCNN:
-        state, config = load_weights(path)
-        if config.get("model") != "fast_rcnn":
-            raise ValueError(f"{path}: holds a {config.get('model')!r} model, not a Fast R-CNN")
-        fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.items()}
-        model = cls(
-            FastRCNNConfig(
-                **{k: fields[k] for k in FastRCNNConfig.__dataclass_fields__ if k in fields}
-            )
-        )
-        own = dict(model.named_parameters())
-        if set(own) != set(state):
-            raise ValueError(f"{path}: parameters do not fit this Fast R-CNN")
-        for name, p in own.items():
-            p.data[...] = state[name]
-        return model
-
-    @classmethod
-    def pretrained(cls, path=None) -> FastRCNN:
-        """The shipped model, ``data/fast_rcnn_shapes.npz`` (its command is in ``data/README.md``)."""
-        return cls.load(path or DEFAULT_WEIGHTS)

@@ -11,9 +11,8 @@ proposals are treated as constants (no gradient through their coordinates), as i
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from ..box_coder import BoxCoder
 from ..conventions import as_rgb_float
 from ..heads.box_head import BoxHead, fast_rcnn_loss
-from ..nn import load_weights, make_backbone, save_weights
+from ..nn import make_backbone
 from ..postprocess import postprocess_detections
 from ..proposals.anchors import AnchorGenerator
 from ..proposals.proposal_layer import ProposalConfig, select_proposals
@@ -30,6 +29,7 @@ from ..roi.pooler import make_pooler
 from ..targets.roi_targets import sample_roi_targets
 from ..targets.rpn_targets import assign_rpn_targets
 from .fast_rcnn import images_to_tensor
+from .saved_model import SavedModel
 
 
 def _rois(boxes_per_image) -> np.ndarray:
@@ -70,7 +70,7 @@ class FasterRCNNConfig:
     detections_per_img: int = 100
 
 
-class FasterRCNN:
+class FasterRCNN(SavedModel):
     """Faster R-CNN: ``loss(images, targets, rng)`` and :meth:`backward` to train, ``predict(image)``."""
 
     model_name = "faster_rcnn"  # recorded in the weights file
@@ -221,43 +221,3 @@ class FasterRCNN:
             num_classes), "scores": (D,) float32}``, best first. Stage times go to ``self.timings``.
         """
         return self._detect(as_rgb_float(image))[1]
-
-    def config_dict(self) -> dict:
-        """The config as JSON-ready values (what :meth:`save` records)."""
-        return json.loads(json.dumps(asdict(self.config)))
-
-    def save(self, path, extra: dict | None = None, arrays: dict | None = None) -> Path:
-        """Write the parameters and the config to an ``.npz``, atomically.
-
-        ``extra``: JSON-ready records kept beside the config (how the weights were trained);
-        ``arrays``: named arrays kept as ``"record.<name>"`` (the training's loss curves).
-        """
-        state = {n: p.data for n, p in self.named_parameters()}
-        state.update({"record." + k: np.asarray(v) for k, v in (arrays or {}).items()})
-        return save_weights(
-            path, state, {"model": self.model_name, **self.config_dict(), **(extra or {})}
-        )
-
-    @classmethod
-    def load(cls, path):
-        """A model from a file written by :meth:`save`; a wrong or corrupt file is a clear error."""
-        state, config = load_weights(path)
-        if config.get("model") != cls.model_name:
-            raise ValueError(
-                f"{path}: holds a {config.get('model')!r} model, not a {cls.model_name!r}"
-            )
-        fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.items()}
-        Config = cls.config_class
-        model = cls(Config(**{k: fields[k] for k in Config.__dataclass_fields__ if k in fields}))
-        own = dict(model.named_parameters())
-        state = {k: v for k, v in state.items() if not k.startswith("record.")}
-        if set(own) != set(state):
-            raise ValueError(f"{path}: parameters do not fit this {cls.__name__}")
-        for name, p in own.items():
-            p.data[...] = state[name]
-        return model
-
-    @classmethod
-    def pretrained(cls, path=None):
-        """The shipped model, ``data/faster_rcnn_shapes.npz`` (its command is in ``data/README.md``)."""
-        return cls.load(path or cls.default_weights)

@@ -115,8 +115,8 @@ def _window_max(xh, n, y0, y1, x0, x1):
     N, H, W, C = xh.shape
     K, Ph = y0.shape
     Pw = x0.shape[1]
-    hb = ((y1 - y0)[:, :, None] + 0 * x0[:, None, :]).reshape(-1)  # (K Ph Pw,) bin heights
-    wb = ((x1 - x0)[:, None, :] + 0 * y0[:, :, None]).reshape(-1)  # and widths
+    hb = np.broadcast_to((y1 - y0)[:, :, None], (K, Ph, Pw)).reshape(-1)  # bin heights, flat
+    wb = np.broadcast_to((x1 - x0)[:, None, :], (K, Ph, Pw)).reshape(-1)  # and widths
     h_max, w_max = int(hb.max(initial=0)), int(wb.max(initial=0))
     # where the maximum sits, as its offset dy * W + dx from the window's corner: a small integer
     ct = np.int16 if h_max * W < 2**15 else np.int64

@@ -133,11 +133,10 @@ def train_detector(
     if checkpoint is not None:
         _save_checkpoint(checkpoint, model, opt, rng, len(history), history, settings)
     last = history[-100:]
+    final = {k: round(float(np.mean([h[k] for h in last])), 4) for k in (last[0] if last else {})}
     return {
         **settings, "steps_run": len(history), "seconds": {"training": round(seconds, 1)},
-        "final_loss": {k: round(float(np.mean([h[k] for h in last])), 4) for k in last[:1][0]}
-        if last
-        else {},
+        "final_loss": final,
         "history": history, "evaluations": evaluations,
     }  # fmt: skip
 
