@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy.signal import correlate
 
+from rcnn_from_scratch.nn import conv
 from rcnn_from_scratch.nn.conv import (
     Conv2d,
     ConvTranspose2d,
@@ -86,9 +87,33 @@ def test_col2im_is_the_adjoint_of_im2col():
     # <im2col(x), c> == <x, col2im(c)>: col2im scatters exactly what im2col gathered
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 9, 8))
-    cols = im2col(x, (3, 2), (2, 3))
+    cols = im2col(x, (3, 2), (2, 3))  # (3 * 3 * 2, 2 * Ho * Wo), Ho = 4, Wo = 3
     c = rng.standard_normal(cols.shape)
-    assert np.sum(cols * c) == pytest.approx(np.sum(x * col2im(c, x.shape, (3, 2), (2, 3))))
+    patches = c.reshape(3, 3, 2, 2, 4, 3).transpose(3, 0, 1, 2, 4, 5)  # (N, C, kh, kw, Ho, Wo)
+    assert np.sum(cols * c) == pytest.approx(np.sum(x * col2im(patches, x.shape, (2, 3))))
+    # into a given buffer, whatever it held before
+    dirty = np.full(x.shape, 7.0)
+    np.testing.assert_array_equal(
+        col2im(patches, x.shape, (2, 3), out=dirty), col2im(patches, x.shape, (2, 3))
+    )
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 1), (1, (0, 2)), ((2, 1), (1, 0))])
+@pytest.mark.parametrize("budget", [1, 3000, 1 << 19])
+def test_images_per_step_do_not_change_the_results(monkeypatch, budget, stride, padding):
+    # forward and backward walk the batch a few images at a time (stride 1 scatters the input
+    # gradient on a flat image): one image per step, two with a shorter last step, or all at once
+    rng = np.random.default_rng(9)
+    x, w, b = rng.standard_normal((5, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), np.ones(4)
+    out, cache = conv2d_forward(x, w, b, stride, padding)
+    dout = rng.standard_normal(out.shape)
+    grads = conv2d_backward(dout, cache)
+    monkeypatch.setattr(conv, "PATCH_BUFFER", budget)
+    out2, cache2 = conv2d_forward(x, w, b, stride, padding)
+    np.testing.assert_allclose(out2, out, rtol=1e-12, atol=1e-12)
+    for g, g2 in zip(grads, conv2d_backward(dout, cache2), strict=True):
+        np.testing.assert_allclose(g2, g, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out, conv2d_reference(x, w, b, stride, padding), rtol=1e-10)
 
 
 def test_first_layer_without_input_gradient_gives_the_same_weight_gradient():
