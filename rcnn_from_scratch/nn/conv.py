@@ -40,6 +40,7 @@ pair; the layers wrap them as ``module.py`` describes. ``conv2d_reference`` and
 
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -168,12 +169,11 @@ def _from_rows(m: np.ndarray, N: int, H: int, W: int, bias=None) -> np.ndarray:
 
 
 class ConvCache(NamedTuple):
-    """What the convolution's backward needs: the padded input, not its patches (see the module
-    docstring: rebuilding ``cols`` in backward is cheaper than keeping it)."""
+    """What the convolution's backward needs: the input itself (a reference, so it must not change
+    in place before backward), not its patches: rebuilding them is cheaper than keeping them."""
 
-    xp: np.ndarray  # (N, C, H + 2 ph, W + 2 pw) the zero-padded input
+    x: np.ndarray  # (N, C, H, W)
     weight: np.ndarray  # (F, C, kh, kw)
-    x_shape: tuple[int, int, int, int]  # (N, C, H, W)
     stride: tuple[int, int]
     padding: tuple[int, int]
 
@@ -181,6 +181,48 @@ class ConvCache(NamedTuple):
 def _images_per_step(N: int, rows: int, cols: int) -> int:
     """How many images' ``rows x cols`` buffers fit in :data:`PATCH_BUFFER` (at least 1, at most N)."""
     return max(1, min(N, PATCH_BUFFER // (rows * cols)))
+
+
+_workspaces = threading.local()
+
+
+def _workspace(name: str, shape, dtype) -> np.ndarray:
+    """A scratch array of undefined contents, kept between calls (per thread) for temporaries that
+    never leave this module, as Caffe keeps one im2col buffer for all its layers.
+
+    Why: NumPy gives a fresh large array new pages from the operating system, and touching them
+    the first time costs page faults; a reused buffer is already mapped (and often still cached).
+    Arrays larger than ``4 * PATCH_BUFFER`` elements are not kept.
+    """
+    size = int(np.prod(shape))
+    key = (name, np.dtype(dtype).str)
+    buffer = getattr(_workspaces, "arrays", {}).get(key)
+    if buffer is None or buffer.size < size:
+        buffer = np.empty(size, dtype)
+        if size <= 4 * PATCH_BUFFER:
+            _workspaces.__dict__.setdefault("arrays", {})[key] = buffer
+    return buffer[:size].reshape(shape)
+
+
+def _step_patches(x, n: int, m: int, kernel, stride, padding, padded) -> np.ndarray:
+    """The patches of images ``n .. n + m - 1`` of ``x``, a ``(m, C, kh, kw, Ho, Wo)`` view.
+
+    ``padded`` is a ``(step, C, Hp, Wp)`` buffer with a zero border; the images are copied into its
+    middle (with no padding, the view is of ``x`` itself).
+    """
+    if padding == (0, 0):
+        return _patches(x[n : n + m], kernel, stride)
+    (ph, pw), (H, W) = padding, x.shape[2:]
+    padded[:m, :, ph : ph + H, pw : pw + W] = x[n : n + m]
+    return _patches(padded[:m], kernel, stride)
+
+
+def _padded_buffer(step: int, x: np.ndarray, padding) -> np.ndarray:
+    """A ``(step, C, H + 2 ph, W + 2 pw)`` workspace, zeroed (its border stays zero)."""
+    (ph, pw), (C, H, W) = padding, x.shape[1:]
+    padded = _workspace("padded", (step, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    padded[...] = 0
+    return padded
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> tuple[np.ndarray, ConvCache]:
@@ -208,23 +250,22 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> tuple[np.ndarra
     Wo = (W + 2 * padding[1] - kw) // stride[1] + 1
     if Ho <= 0 or Wo <= 0:
         raise ValueError(f"x of size {H}x{W} is smaller than the {kh}x{kw} kernel after padding")
-    xp = _pad(x, padding)
-    patches = _patches(xp, (kh, kw), stride)  # (N, C, kh, kw, Ho, Wo), a view
     K = C * kh * kw
     w = weight.reshape(F, K)
     out = np.empty((N, F, Ho, Wo), np.result_type(x, weight))
     step = _images_per_step(N, K, Ho * Wo)
+    padded = _padded_buffer(step, x, padding)
     # per image (C kh kw + 1, Ho Wo): the patches as columns, then a row of ones for the bias
-    cols = np.empty((step, K + (bias is not None), Ho * Wo), x.dtype)
+    cols = _workspace("cols", (step, K + (bias is not None), Ho * Wo), x.dtype)
     if bias is not None:
         w = np.concatenate([w, np.asarray(bias, w.dtype)[:, None]], axis=1)
         cols[:, K] = 1
     patch_rows = cols[:, :K].reshape(step, C, kh, kw, Ho, Wo)  # a view into cols
-    for n in range(0, N, step):  # whole-array work per step; the buffer is reused, stays in cache
+    for n in range(0, N, step):  # whole-array work per step; the buffers stay in cache
         m = min(step, N - n)
-        patch_rows[:m] = patches[n : n + m]
+        patch_rows[:m] = _step_patches(x, n, m, (kh, kw), stride, padding, padded)
         np.matmul(w, cols[:m], out=out[n : n + m].reshape(m, F, Ho * Wo))
-    return out, ConvCache(xp, weight, x.shape, stride, padding)
+    return out, ConvCache(x, weight, stride, padding)
 
 
 def conv2d_backward(dout, cache: ConvCache, input_grad: bool = True):
@@ -237,29 +278,29 @@ def conv2d_backward(dout, cache: ConvCache, input_grad: bool = True):
     Returns:
         ``(dx (N, C, H, W) or None, dweight (F, C, kh, kw), dbias (F,))``.
     """
-    F, C, kh, kw = cache.weight.shape
-    N = cache.x_shape[0]
-    K = C * kh * kw
+    x, weight, stride, padding = cache
+    F, C, kh, kw = weight.shape
+    N, K = len(x), C * kh * kw
     dout = np.asarray(dout)
     Ho, Wo = dout.shape[2:]
     d = dout.reshape(N, F, Ho * Wo)
-    patches = _patches(cache.xp, (kh, kw), cache.stride)
     step = _images_per_step(N, K, Ho * Wo)
-    cols = np.empty((step, C, kh, kw, Ho, Wo), cache.xp.dtype)
-    dweight_t = np.zeros((K, F), np.result_type(dout, cols))  # transposed: see the GEMM below
+    padded = _padded_buffer(step, x, padding)
+    cols = _workspace("cols", (step, C, kh, kw, Ho, Wo), x.dtype)
+    dweight_t = np.zeros((K, F), np.result_type(dout, x))  # transposed: see the GEMM below
     for n in range(0, N, step):  # the forward's loop: the patches are rebuilt, a step at a time
         m = min(step, N - n)
-        cols[:m] = patches[n : n + m]
+        cols[:m] = _step_patches(x, n, m, (kh, kw), stride, padding, padded)
         # cols @ d.T rather than (d @ cols.T).T: the same numbers, faster in BLAS for a short F
         dweight_t += np.matmul(cols[:m].reshape(m, K, -1), d[n : n + m].transpose(0, 2, 1)).sum(0)
     dweight = dweight_t.T.reshape(F, C, kh, kw)
     dbias = d.sum(axis=2).sum(axis=0)
     if not input_grad:
         return None, dweight, dbias
-    if cache.stride == (1, 1):
-        dx = _input_gradient_flat(dout, cache.weight, cache.x_shape, cache.padding)
+    if stride == (1, 1):
+        dx = _input_gradient_flat(dout, weight, x.shape, padding)
     else:
-        dx = _input_gradient(dout, cache.weight, cache.x_shape, cache.stride, cache.padding)
+        dx = _input_gradient(dout, weight, x.shape, stride, padding)
     return dx, dweight, dbias
 
 
@@ -270,8 +311,8 @@ def _input_gradient(dout, weight, x_shape, stride, padding) -> np.ndarray:
     (ph, pw), (Ho, Wo) = padding, dout.shape[2:]
     dx = np.empty(x_shape, np.result_type(dout, weight))
     step = _images_per_step(N, C * kh * kw, Ho * Wo)
-    dcols = np.empty((step, C * kh * kw, Ho * Wo), dx.dtype)
-    image = np.empty((step, C, H + 2 * ph, W + 2 * pw), dx.dtype)
+    dcols = _workspace("dcols", (step, C * kh * kw, Ho * Wo), dx.dtype)
+    image = _workspace("image", (step, C, H + 2 * ph, W + 2 * pw), dx.dtype)
     w_t = weight.reshape(F, -1).T
     for n in range(0, N, step):
         m = min(step, N - n)
@@ -298,10 +339,13 @@ def _input_gradient_flat(dout, weight, x_shape, padding) -> np.ndarray:
     Hp, Wp = H + 2 * ph, W + 2 * pw
     dx = np.empty(x_shape, np.result_type(dout, weight))
     step = _images_per_step(N, C * kh * kw, Hp * Wp)
-    frames = np.zeros((F, step, Hp, Wp), dx.dtype)  # dout, channel-major, in padded frames
+    frames = _workspace("frames", (F, step, Hp, Wp), dx.dtype)  # dout, channel-major, padded
+    frames[...] = 0
     w_t = weight.transpose(2, 3, 1, 0).reshape(kh * kw * C, F)  # rows in (i, j, c) order
-    shifted = np.empty((kh * kw, C * step * Hp * Wp), dx.dtype)  # one flat image per offset
-    flat = np.empty(C * step * Hp * Wp + (kh - 1) * Wp + kw - 1, dx.dtype)  # room for the shifts
+    shifted = _workspace(
+        "dcols", (kh * kw, C * step * Hp * Wp), dx.dtype
+    )  # a flat image per offset
+    flat = _workspace("image", (C * step * Hp * Wp + (kh - 1) * Wp + kw - 1,), dx.dtype)
     for n in range(0, N, step):
         m = min(step, N - n)
         frames[:, m:] = 0  # a last, shorter step leaves the spare frames empty

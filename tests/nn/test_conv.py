@@ -240,3 +240,27 @@ def test_transposed_conv_matches_pytorch_forward_and_backward(kernel, stride, pa
     np.testing.assert_allclose(dx, tx.grad.numpy(), atol=1e-10)
     np.testing.assert_allclose(layer.weight.grad, tw.grad.numpy(), atol=1e-10)
     np.testing.assert_allclose(layer.bias.grad, tb.grad.numpy(), atol=1e-10)
+
+
+def test_scratch_buffers_shared_by_layers_do_not_leak_between_calls():
+    # convolutions of different shapes and dtypes share the module's scratch buffers; interleaved
+    # forwards and backwards must give exactly what each gives alone
+    rng = np.random.default_rng(12)
+    xa, wa, da = rng.standard_normal((3, 2, 9, 9)), rng.standard_normal((4, 2, 3, 3)), None
+    xb = rng.standard_normal((2, 5, 6, 7)).astype(np.float32)
+    wb = rng.standard_normal((3, 5, 2, 2)).astype(np.float32)
+    alone_a = conv2d_forward(xa, wa, np.ones(4), 1, 1)
+    da = rng.standard_normal(alone_a[0].shape)
+    grads_a = conv2d_backward(da, alone_a[1])
+    alone_b = conv2d_forward(xb, wb, None, 2, 1)
+    db = rng.standard_normal(alone_b[0].shape).astype(np.float32)
+    grads_b = conv2d_backward(db, alone_b[1])
+
+    out_a, cache_a = conv2d_forward(xa, wa, np.ones(4), 1, 1)
+    out_b, cache_b = conv2d_forward(xb, wb, None, 2, 1)
+    np.testing.assert_array_equal(out_a, alone_a[0])
+    np.testing.assert_array_equal(out_b, alone_b[0])
+    for g, g_alone in zip(conv2d_backward(db, cache_b), grads_b, strict=True):
+        np.testing.assert_array_equal(g, g_alone)
+    for g, g_alone in zip(conv2d_backward(da, cache_a), grads_a, strict=True):
+        np.testing.assert_array_equal(g, g_alone)
