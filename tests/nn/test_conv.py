@@ -246,7 +246,7 @@ def test_scratch_buffers_shared_by_layers_do_not_leak_between_calls():
     # convolutions of different shapes and dtypes share the module's scratch buffers; interleaved
     # forwards and backwards must give exactly what each gives alone
     rng = np.random.default_rng(12)
-    xa, wa, da = rng.standard_normal((3, 2, 9, 9)), rng.standard_normal((4, 2, 3, 3)), None
+    xa, wa = rng.standard_normal((3, 2, 9, 9)), rng.standard_normal((4, 2, 3, 3))
     xb = rng.standard_normal((2, 5, 6, 7)).astype(np.float32)
     wb = rng.standard_normal((3, 5, 2, 2)).astype(np.float32)
     alone_a = conv2d_forward(xa, wa, np.ones(4), 1, 1)
