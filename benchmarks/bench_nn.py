@@ -9,7 +9,9 @@ stride 8; 128 x 128 input, batch 8, float32. Reported, all measured in this one 
   ``(F, C kh kw) @ (C kh kw, N Ho Wo)`` (the practical ceiling; target: at least 50 %), and beside
   ``torch.nn.functional.conv2d``;
 * the whole backbone's forward and forward+backward time beside PyTorch's (target: forward+backward
-  at most 2x). Neither computes a gradient for the image.
+  at most 2x). Neither computes a gradient for the image. Beside it, the minor page faults per
+  forward+backward (Unix): memory the process touches for the first time since it got it from the
+  operating system, which costs time on every pass that allocates fresh large arrays.
 
 Both libraries get the same number of threads (``--threads``; NumPy's BLAS through threadpoolctl when
 it is installed). Times are the median of ``--repeats`` runs, with the best run in brackets: on a
@@ -36,6 +38,19 @@ def timings(fn, repeats: int) -> tuple[float, float]:
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times)), float(np.min(times))
+
+
+def page_faults(fn, repeats: int) -> float | None:
+    """Minor page faults per call of ``fn()`` (``None`` where ``resource`` is missing)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    fn()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(repeats):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / repeats
 
 
 def limit_blas_threads(threads: int) -> str:
@@ -130,7 +145,9 @@ def main() -> None:
     print(f"\nbackbone, batch {N}, {size}x{size}, median (best)")
     print(f"{'':12s} {'forward':>18s} {'forward+backward':>20s}")
     print(f"{'ours':12s} {ms(t_fwd):>18s} {ms(t_both):>20s}")
+    faults = {"ours": page_faults(ours_fwd_bwd, args.repeats)}
     if torch is None:
+        print_faults(faults)
         return
     tnet = torch_backbone(torch, net)
     tx = torch.from_numpy(x)  # like ours: no gradient for the image
@@ -152,6 +169,15 @@ def main() -> None:
     ratio = f"{t_fwd[0] / p_fwd[0]:.2f} ({t_fwd[1] / p_fwd[1]:.2f})"
     ratio_both = f"{t_both[0] / p_both[0]:.2f} ({t_both[1] / p_both[1]:.2f})"
     print(f"{'ours/PyTorch':12s} {ratio:>18s} {ratio_both:>20s}")
+    faults["PyTorch"] = page_faults(torch_fwd_bwd, args.repeats)
+    print_faults(faults)
+
+
+def print_faults(faults: dict) -> None:
+    if None in faults.values():
+        return
+    each = ", ".join(f"{name} {n:,.0f} ({n * 4096 / 1e6:.1f} MB)" for name, n in faults.items())
+    print(f"\nminor page faults per forward+backward: {each}")
 
 
 if __name__ == "__main__":
