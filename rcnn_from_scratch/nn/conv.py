@@ -204,25 +204,28 @@ def _workspace(name: str, shape, dtype) -> np.ndarray:
     return buffer[:size].reshape(shape)
 
 
-def _step_patches(x, n: int, m: int, kernel, stride, padding, padded) -> np.ndarray:
-    """The patches of images ``n .. n + m - 1`` of ``x``, a ``(m, C, kh, kw, Ho, Wo)`` view.
+def _patch_steps(x: np.ndarray, step: int, kernel, stride, padding):
+    """Walk the batch ``step`` images at a time: yield ``(n, m, patches)``, the patches of images
+    ``n .. n + m - 1`` as a ``(m, C, kh, kw, Ho, Wo)`` view.
 
-    ``padded`` is a ``(step, C, Hp, Wp)`` buffer with a zero border; the images are copied into its
-    middle (with no padding, the view is of ``x`` itself).
+    With padding, each step's images are copied into the middle of one reused zero-bordered buffer,
+    so a view is valid only until the next step. The views are built once, not per step.
     """
+    N, C, H, W = x.shape
     if padding == (0, 0):
-        return _patches(x[n : n + m], kernel, stride)
-    (ph, pw), (H, W) = padding, x.shape[2:]
-    padded[:m, :, ph : ph + H, pw : pw + W] = x[n : n + m]
-    return _patches(padded[:m], kernel, stride)
-
-
-def _padded_buffer(step: int, x: np.ndarray, padding) -> np.ndarray:
-    """A ``(step, C, H + 2 ph, W + 2 pw)`` workspace, zeroed (its border stays zero)."""
-    (ph, pw), (C, H, W) = padding, x.shape[1:]
+        patches = _patches(x, kernel, stride)
+        for n in range(0, N, step):
+            yield n, min(step, N - n), patches[n : n + step]
+        return
+    ph, pw = padding
     padded = _workspace("padded", (step, C, H + 2 * ph, W + 2 * pw), x.dtype)
     padded[...] = 0
-    return padded
+    inside = padded[:, :, ph : ph + H, pw : pw + W]
+    patches = _patches(padded, kernel, stride)
+    for n in range(0, N, step):
+        m = min(step, N - n)
+        inside[:m] = x[n : n + m]
+        yield n, m, patches[:m]
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> tuple[np.ndarray, ConvCache]:
@@ -254,16 +257,14 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> tuple[np.ndarra
     w = weight.reshape(F, K)
     out = np.empty((N, F, Ho, Wo), np.result_type(x, weight))
     step = _images_per_step(N, K, Ho * Wo)
-    padded = _padded_buffer(step, x, padding)
     # per image (C kh kw + 1, Ho Wo): the patches as columns, then a row of ones for the bias
     cols = _workspace("cols", (step, K + (bias is not None), Ho * Wo), x.dtype)
     if bias is not None:
         w = np.concatenate([w, np.asarray(bias, w.dtype)[:, None]], axis=1)
         cols[:, K] = 1
     patch_rows = cols[:, :K].reshape(step, C, kh, kw, Ho, Wo)  # a view into cols
-    for n in range(0, N, step):  # whole-array work per step; the buffers stay in cache
-        m = min(step, N - n)
-        patch_rows[:m] = _step_patches(x, n, m, (kh, kw), stride, padding, padded)
+    for n, m, patches in _patch_steps(x, step, (kh, kw), stride, padding):
+        patch_rows[:m] = patches  # the step's im2col: one copy into a buffer that stays in cache
         np.matmul(w, cols[:m], out=out[n : n + m].reshape(m, F, Ho * Wo))
     return out, ConvCache(x, weight, stride, padding)
 
@@ -285,12 +286,10 @@ def conv2d_backward(dout, cache: ConvCache, input_grad: bool = True):
     Ho, Wo = dout.shape[2:]
     d = dout.reshape(N, F, Ho * Wo)
     step = _images_per_step(N, K, Ho * Wo)
-    padded = _padded_buffer(step, x, padding)
     cols = _workspace("cols", (step, C, kh, kw, Ho, Wo), x.dtype)
     dweight_t = np.zeros((K, F), np.result_type(dout, x))  # transposed: see the GEMM below
-    for n in range(0, N, step):  # the forward's loop: the patches are rebuilt, a step at a time
-        m = min(step, N - n)
-        cols[:m] = _step_patches(x, n, m, (kh, kw), stride, padding, padded)
+    for n, m, patches in _patch_steps(x, step, (kh, kw), stride, padding):  # rebuilt, as forward
+        cols[:m] = patches
         # cols @ d.T rather than (d @ cols.T).T: the same numbers, faster in BLAS for a short F
         dweight_t += np.matmul(cols[:m].reshape(m, K, -1), d[n : n + m].transpose(0, 2, 1)).sum(0)
     dweight = dweight_t.T.reshape(F, C, kh, kw)
