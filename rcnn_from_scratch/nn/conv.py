@@ -24,7 +24,7 @@ How the convolution spends its time, and so how it is written:
   touch. So ``conv2d_forward`` walks the batch in steps of about :data:`PATCH_BUFFER` elements,
   reusing one buffer; image ``n``'s GEMM writes straight into ``out[n]`` (already in
   ``(F, Ho, Wo)`` layout), and the bias rides along as one more input row that is always 1.
-* **Patches rebuilt, not kept.** The cache holds the padded input; ``conv2d_backward`` copies the
+* **Patches rebuilt, not kept.** The cache holds the input itself; ``conv2d_backward`` copies the
   patches again, step by step, for the weight gradient. That is cheaper than keeping a batch-sized
   patch matrix alive from the forward, and inference never pays for it.
 * **col2im on a flat image for stride 1.** See :func:`_input_gradient_flat`: ``kh * kw`` shifted
@@ -322,7 +322,7 @@ def _input_gradient(dout, weight, x_shape, stride, padding) -> np.ndarray:
 
 
 def _input_gradient_flat(dout, weight, x_shape, padding) -> np.ndarray:
-    """:func:`_input_gradient` for stride 1 (every convolution of our models), 2-3x faster.
+    """:func:`_input_gradient` for stride 1 (every convolution of our models), about 2x faster.
 
     It lays the padded images out *flat*: channel by channel, the ``m`` images of a step one after
     another, each ``Hp x Wp`` row after row. Output pixel ``(y, x)``'s patch entry ``(i, j)`` then
@@ -341,9 +341,8 @@ def _input_gradient_flat(dout, weight, x_shape, padding) -> np.ndarray:
     frames = _workspace("frames", (F, step, Hp, Wp), dx.dtype)  # dout, channel-major, padded
     frames[...] = 0
     w_t = weight.transpose(2, 3, 1, 0).reshape(kh * kw * C, F)  # rows in (i, j, c) order
-    shifted = _workspace(
-        "dcols", (kh * kw, C * step * Hp * Wp), dx.dtype
-    )  # a flat image per offset
+    # W.T @ frames: one flat gradient image per kernel offset, then their shifted sum
+    shifted = _workspace("dcols", (kh * kw, C * step * Hp * Wp), dx.dtype)
     flat = _workspace("image", (C * step * Hp * Wp + (kh - 1) * Wp + kw - 1,), dx.dtype)
     for n in range(0, N, step):
         m = min(step, N - n)
