@@ -44,7 +44,7 @@ import threading
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .init import kaiming_normal
 from .module import Module, Parameter
@@ -204,28 +204,48 @@ def _workspace(name: str, shape, dtype) -> np.ndarray:
     return buffer[:size].reshape(shape)
 
 
-def _patch_steps(x: np.ndarray, step: int, kernel, stride, padding):
-    """Walk the batch ``step`` images at a time: yield ``(n, m, patches)``, the patches of images
-    ``n .. n + m - 1`` as a ``(m, C, kh, kw, Ho, Wo)`` view.
+def _im2col_steps(x: np.ndarray, step: int, kernel, stride, padding, cols: np.ndarray):
+    """Walk the batch ``step`` images at a time: fill ``cols[:m]``, ``(m, C, kh, kw, Ho, Wo)``, with
+    the patches of images ``n .. n + m - 1`` and yield ``(n, m)``.
 
-    With padding, each step's images are copied into the middle of one reused zero-bordered buffer,
-    so a view is valid only until the next step. The views are built once, not per step.
+    The images pass through a reused buffer that holds the padding. A stride-1 convolution that
+    keeps the width (``2 pw = kw - 1``, as 3x3 with padding 1) reads its patches from the *flat*
+    image, padded above and below only: patch entry ``(c, i, j)`` of output pixel ``(y, x)`` is
+    flat element ``(y W + x) + (i W + j - pw)`` of channel ``c``, one constant shift per
+    ``(c, i, j)``. So each row of ``cols`` is one long contiguous copy (not ``Ho`` copies of
+    ``Wo``), after which the ``|j - pw|`` columns that wrapped around a row's edge are zeroed:
+    they are the left and right padding. Other convolutions copy :func:`_patches` of a padded
+    buffer.
     """
     N, C, H, W = x.shape
-    if padding == (0, 0):
-        patches = _patches(x, kernel, stride)
+    (kh, kw), (ph, pw) = kernel, padding
+    if stride != (1, 1) or 2 * pw != kw - 1:
+        padded = _workspace("padded", (step, C, H + 2 * ph, W + 2 * pw), x.dtype)
+        padded[...] = 0
+        inside, patches = padded[:, :, ph : ph + H, pw : pw + W], _patches(padded, kernel, stride)
         for n in range(0, N, step):
-            yield n, min(step, N - n), patches[n : n + step]
+            m = min(step, N - n)
+            inside[:m] = x[n : n + m]
+            cols[:m] = patches[:m]
+            yield n, m
         return
-    ph, pw = padding
-    padded = _workspace("padded", (step, C, H + 2 * ph, W + 2 * pw), x.dtype)
-    padded[...] = 0
-    inside = padded[:, :, ph : ph + H, pw : pw + W]
-    patches = _patches(padded, kernel, stride)
+    L, Ho = (H + 2 * ph) * W, H + 2 * ph - kh + 1  # flat length of a channel; output rows
+    flat = _workspace("padded", (step * C * L + 2 * pw,), x.dtype)  # pw spare values at each end
+    flat[...] = 0
+    inside = flat[pw : pw + step * C * L].reshape(step, C, H + 2 * ph, W)[:, :, ph : ph + H]
+    e = flat.itemsize
+    shifted = as_strided(flat, (step, C, kh, kw, Ho * W), (C * L * e, L * e, W * e, e, e))
+    rows = cols.reshape(len(cols), C, kh, kw, Ho * W)
     for n in range(0, N, step):
         m = min(step, N - n)
         inside[:m] = x[n : n + m]
-        yield n, m, patches[:m]
+        rows[:m] = shifted[:m]
+        for j in range(kw):
+            if j < pw:
+                cols[:m, :, :, j, :, : pw - j] = 0
+            elif j > pw:
+                cols[:m, :, :, j, :, W - (j - pw) :] = 0
+        yield n, m
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> tuple[np.ndarray, ConvCache]:
@@ -263,8 +283,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> tuple[np.ndarra
         w = np.concatenate([w, np.asarray(bias, w.dtype)[:, None]], axis=1)
         cols[:, K] = 1
     patch_rows = cols[:, :K].reshape(step, C, kh, kw, Ho, Wo)  # a view into cols
-    for n, m, patches in _patch_steps(x, step, (kh, kw), stride, padding):
-        patch_rows[:m] = patches  # the step's im2col: one copy into a buffer that stays in cache
+    for n, m in _im2col_steps(x, step, (kh, kw), stride, padding, patch_rows):
         np.matmul(w, cols[:m], out=out[n : n + m].reshape(m, F, Ho * Wo))
     return out, ConvCache(x, weight, stride, padding)
 
@@ -288,8 +307,7 @@ def conv2d_backward(dout, cache: ConvCache, input_grad: bool = True):
     step = _images_per_step(N, K, Ho * Wo)
     cols = _workspace("cols", (step, C, kh, kw, Ho, Wo), x.dtype)
     dweight_t = np.zeros((K, F), np.result_type(dout, x))  # transposed: see the GEMM below
-    for n, m, patches in _patch_steps(x, step, (kh, kw), stride, padding):  # rebuilt, as forward
-        cols[:m] = patches
+    for n, m in _im2col_steps(x, step, (kh, kw), stride, padding, cols):  # rebuilt, as forward
         # cols @ d.T rather than (d @ cols.T).T: the same numbers, faster in BLAS for a short F
         dweight_t += np.matmul(cols[:m].reshape(m, K, -1), d[n : n + m].transpose(0, 2, 1)).sum(0)
     dweight = dweight_t.T.reshape(F, C, kh, kw)

@@ -98,13 +98,18 @@ def test_col2im_is_the_adjoint_of_im2col():
     )
 
 
-@pytest.mark.parametrize("stride, padding", [(1, 1), (1, (0, 2)), ((2, 1), (1, 0))])
+@pytest.mark.parametrize(
+    "kernel, stride, padding",
+    [((3, 2), 1, 1), ((3, 2), (2, 1), (1, 0)), (3, 1, 1), ((3, 5), 1, (0, 2)), (1, 1, 0)],
+)
 @pytest.mark.parametrize("budget", [1, 3000, 1 << 19])
-def test_images_per_step_do_not_change_the_results(monkeypatch, budget, stride, padding):
-    # forward and backward walk the batch a few images at a time (stride 1 scatters the input
-    # gradient on a flat image): one image per step, two with a shorter last step, or all at once
+def test_images_per_step_do_not_change_the_results(monkeypatch, budget, kernel, stride, padding):
+    # forward and backward walk the batch a few images at a time (a stride-1 conv that keeps the
+    # width reads its patches from the flat image, and stride 1 scatters the input gradient on a
+    # flat image): one image per step, a few with a shorter last step, or all at once
     rng = np.random.default_rng(9)
-    x, w, b = rng.standard_normal((5, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), np.ones(4)
+    kh, kw = (kernel, kernel) if np.isscalar(kernel) else kernel
+    x, w, b = rng.standard_normal((5, 3, 7, 6)), rng.standard_normal((4, 3, kh, kw)), np.ones(4)
     out, cache = conv2d_forward(x, w, b, stride, padding)
     dout = rng.standard_normal(out.shape)
     grads = conv2d_backward(dout, cache)
@@ -114,6 +119,22 @@ def test_images_per_step_do_not_change_the_results(monkeypatch, budget, stride, 
     for g, g2 in zip(grads, conv2d_backward(dout, cache2), strict=True):
         np.testing.assert_allclose(g2, g, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(out, conv2d_reference(x, w, b, stride, padding), rtol=1e-10)
+    expected_dw = conv_weight_gradient_reference(x, dout, (kh, kw), stride, padding)
+    np.testing.assert_allclose(grads[1], expected_dw, rtol=1e-10)
+
+
+def conv_weight_gradient_reference(x, dout, kernel, stride, padding):
+    """dW[f, c, i, j] = sum over n, y, x of dout[n, f, y, x] * xp[n, c, y sh + i, x sw + j]."""
+    (kh, kw), (sh, sw) = kernel, (stride, stride) if np.isscalar(stride) else stride
+    ph, pw = (padding, padding) if np.isscalar(padding) else padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    Ho, Wo = dout.shape[2:]
+    dw = np.zeros((dout.shape[1], x.shape[1], kh, kw))
+    for i in range(kh):
+        for j in range(kw):
+            window = xp[:, :, i : i + sh * (Ho - 1) + 1 : sh, j : j + sw * (Wo - 1) + 1 : sw]
+            dw[:, :, i, j] = np.einsum("nfyx,ncyx->fc", dout, window)
+    return dw
 
 
 def test_first_layer_without_input_gradient_gives_the_same_weight_gradient():
