@@ -27,10 +27,12 @@ How the convolution spends its time, and so how it is written:
 * **Patches rebuilt, not kept.** The cache holds the input itself; ``conv2d_backward`` copies the
   patches again, step by step, for the weight gradient. That is cheaper than keeping a batch-sized
   patch matrix alive from the forward, and inference never pays for it.
-* **col2im on a flat image for stride 1.** See :func:`_input_gradient_flat`: ``kh * kw`` shifted
-  adds of one long contiguous buffer instead of many short strided ones (other strides use
-  :func:`col2im`). ``benchmarks/bench_nn.py`` measures the result against ``np.matmul`` of the same
-  GEMM and against PyTorch.
+* **Flat images for stride 1.** Lay an image out row after row and a kernel offset ``(i, j)`` becomes
+  one constant shift, the same for every output pixel. :func:`_im2col_steps` uses it to copy each
+  patch row in one contiguous run (for convolutions that keep the width, as 3x3 with padding 1),
+  :func:`_input_gradient_flat` to do col2im as ``kh * kw`` shifted adds of one long buffer; other
+  convolutions use the strided view and :func:`col2im`. ``benchmarks/bench_nn.py`` measures the
+  result against ``np.matmul`` of the same GEMM and against PyTorch.
 
 Weights use PyTorch's layouts: ``(F, C, kh, kw)`` for ``Conv2d`` and ``(C, F, kh, kw)`` for
 ``ConvTranspose2d``. Every op is a pure ``*_forward -> (out, cache)`` / ``*_backward(dout, cache)``
