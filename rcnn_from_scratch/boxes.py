@@ -193,19 +193,22 @@ def nms_reference(boxes, scores, iou_threshold: float) -> np.ndarray:
 def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
     """NMS done independently per category: boxes of different ``idxs`` never suppress each other.
 
-    As torchvision does, each category's boxes are shifted by ``idx * (max coordinate + 1)`` so that
-    boxes of different categories cannot overlap, then one :func:`nms` runs.
+    One :func:`nms` per category present (torchvision's ``_batched_nms_vanilla``), then the union of
+    the kept boxes sorted by decreasing score, ties by lower index first. This is exact for any ids
+    and coordinates; the shortcut of shifting each category's boxes by ``idx * (max coordinate + 1)``
+    and running one NMS (torchvision's path for up to 1000 boxes) loses precision when ids or
+    coordinates are large (``idxs`` of ``10**16`` collapse into one category in float64).
 
     Args:
         boxes: ``(N, 4)`` boxes ``x1, y1, x2, y2``.
         scores: ``(N,)`` scores.
-        idxs: ``(N,)`` integer category of each box.
+        idxs: ``(N,)`` integer category of each box (any integers, negative or huge).
         iou_threshold: as in :func:`nms`.
 
     Returns:
-        ``(K,)`` int64 indices of the kept boxes, sorted by decreasing score.
+        ``(K,)`` int64 indices of the kept boxes, sorted by decreasing score (ties: lower index first).
     """
-    b = as_boxes(boxes, dtype=np.float64)
+    b = as_boxes(boxes)
     s = as_scores(scores, len(b))
     i = np.asarray(idxs)
     if i.shape != (len(b),) or not (i.size == 0 or np.issubdtype(i.dtype, np.integer)):
@@ -214,6 +217,14 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
         )
     if len(b) == 0:
         return np.zeros(0, np.int64)
-    # shift from the smallest coordinate so that negative coordinates cannot bridge two categories
-    offset = (i - i.min()).astype(np.float64) * (b.max() - b.min() + 1.0)
-    return nms(b + offset[:, None], s, iou_threshold)
+    categories, inverse = np.unique(i, return_inverse=True)
+    by_category = np.argsort(inverse, kind="stable")  # members of each category, index order
+    starts = np.searchsorted(inverse[by_category], np.arange(len(categories) + 1))
+    kept = []
+    for c in range(len(categories)):  # one whole-array NMS per category
+        members = by_category[starts[c] : starts[c + 1]]
+        kept.append(members[nms(b[members], s[members], iou_threshold)])
+    keep = np.concatenate(kept)
+    # stable sort on (-score) after sorting by index: equal scores stay in increasing index order
+    keep = np.sort(keep)
+    return keep[np.argsort(-s[keep], kind="stable")].astype(np.int64)

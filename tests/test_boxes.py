@@ -127,6 +127,46 @@ def test_batched_nms_keeps_identical_boxes_of_different_classes():
     assert keep.tolist() == [1, 2]
 
 
+def _batched_nms_by_hand(b, scores, labels, thr):
+    """Per-category NMS written out: each category's survivors, then all sorted by score, index."""
+    kept = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        kept += members[nms_reference(b[members], scores[members], thr)].tolist()
+    return np.array(sorted(kept, key=lambda k: (-scores[k], k)), dtype=np.int64)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    box_arrays(max_n=40),
+    st.floats(0.0, 1.0),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([3, 2**40, 10**16, 2**62]),
+)
+def test_batched_nms_equals_per_category_nms_for_any_ids(b, thr, seed, id_range):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, len(b)).astype(np.float64)  # repeats exercise the tie rule
+    pool = rng.integers(-id_range, id_range, 3, dtype=np.int64)  # few categories, huge values
+    labels = pool[rng.integers(0, 3, len(b))]
+    np.testing.assert_array_equal(
+        batched_nms(b, scores, labels, thr), _batched_nms_by_hand(b, scores, labels, thr)
+    )
+
+
+def test_batched_nms_keeps_categories_apart_even_with_huge_ids():
+    # an offset trick would map ids 0 and 10**16 to boxes 10**16 * 11 apart in float64, where
+    # [0, 0, 1, 1] shifted loses its size; per-category NMS keeps the big box and one small one
+    boxes = [[0, 0, 10, 10], [0, 0, 1, 1], [0, 0, 1, 1]]
+    keep = batched_nms(boxes, [1.0, 0.9, 0.8], [0, 10**16, 10**16], 0.5)
+    assert keep.tolist() == [0, 1]
+
+
+def test_batched_nms_orders_equal_scores_by_index_across_categories():
+    boxes = np.array([[0, 0, 1, 1], [5, 5, 6, 6], [0, 0, 1, 1], [9, 9, 10, 10]], np.float32)
+    keep = batched_nms(boxes, [0.5, 0.5, 0.5, 0.7], [2, 1, 0, 2], 0.5)
+    assert keep.tolist() == [3, 0, 1, 2]
+
+
 # --- edge cases -----------------------------------------------------------------------------------
 
 
@@ -213,3 +253,18 @@ def test_ops_match_torchvision(seed):
     np.testing.assert_array_equal(
         clip_boxes_to_image(b - 20, (70, 60)), tvops.clip_boxes_to_image(tb - 20, (70, 60)).numpy()
     )
+
+
+@pytest.mark.parametrize("n, classes", [(300, 60), (2500, 91)])
+def test_batched_nms_matches_torchvision_with_many_classes(n, classes):
+    # 2500 boxes take torchvision's per-class ("vanilla") path, 300 its coordinate-offset path
+    torch = pytest.importorskip("torch")
+    tvops = pytest.importorskip("torchvision.ops")
+    rng = np.random.default_rng(n)
+    b = random_boxes(rng, n, spread=300).astype(np.float32)
+    s = rng.random(n).astype(np.float32)
+    labels = rng.integers(0, classes, n)
+    expected = tvops.batched_nms(
+        torch.from_numpy(b), torch.from_numpy(s), torch.from_numpy(labels), 0.5
+    ).numpy()
+    np.testing.assert_array_equal(batched_nms(b, s, labels, 0.5), expected)
