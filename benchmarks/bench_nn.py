@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from rcnn_from_scratch.nn.backbone import make_backbone
+from rcnn_from_scratch.backbones.convnet import make_backbone
 from rcnn_from_scratch.nn.conv import Conv2d, conv2d_forward
 
 

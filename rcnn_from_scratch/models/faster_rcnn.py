@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backbones.convnet import make_backbone
 from ..box_coder import BoxCoder
 from ..conventions import as_rgb_float
 from ..heads.box_head import BoxHead, fast_rcnn_loss
-from ..nn import make_backbone
 from ..postprocess import postprocess_detections
 from ..proposals.anchors import AnchorGenerator
 from ..proposals.proposal_layer import ProposalConfig, select_proposals

@@ -4,7 +4,6 @@ The contract every layer follows is in ``module.py``.
 """
 
 from .activations import ReLU
-from .backbone import Backbone, make_backbone
 from .conv import Conv2d, ConvTranspose2d
 from .linear import Flatten, Linear
 from .losses import binary_cross_entropy_with_logits, smooth_l1, softmax_cross_entropy

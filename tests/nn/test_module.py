@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from rcnn_from_scratch.backbones.convnet import make_backbone
 from rcnn_from_scratch.nn.activations import ReLU
-from rcnn_from_scratch.nn.backbone import make_backbone
 from rcnn_from_scratch.nn.linear import Linear
 from rcnn_from_scratch.nn.module import Sequential
 

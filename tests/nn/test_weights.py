@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from rcnn_from_scratch.nn import WeightsError, load_weights, make_backbone, save_weights
+from rcnn_from_scratch.backbones.convnet import make_backbone
+from rcnn_from_scratch.nn import WeightsError, load_weights, save_weights
 
 
 @pytest.fixture

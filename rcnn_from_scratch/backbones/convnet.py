@@ -1,4 +1,6 @@
-"""The backbone shared by Fast, Faster and Mask R-CNN: a small VGG-style CNN for 128 x 128 images.
+"""The small backbone of the lecture's Fast, Faster and Mask R-CNN: a VGG-style CNN for 128 x 128
+images, the first slot of the pipeline (``backbones/``; ``resnet.py`` and ``fpn.py`` beside it are the
+real-scale variant).
 
 Each stage is ``conv 3x3 (padding 1) -> ReLU -> max-pool 2x2``, halving the resolution (computed as
 max-pool, then ReLU: the same function and gradients, on a quarter of the elements); three stages
@@ -10,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .activations import ReLU
-from .conv import Conv2d
-from .init import make_rng
-from .module import Sequential
-from .pooling import MaxPool2d
+from ..nn.activations import ReLU
+from ..nn.conv import Conv2d
+from ..nn.init import make_rng
+from ..nn.module import Sequential
+from ..nn.pooling import MaxPool2d
 
 __all__ = ["Backbone", "make_backbone"]
 

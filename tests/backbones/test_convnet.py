@@ -1,9 +1,9 @@
-"""The backbone: stride and shapes, names, seeded initialisation, gradient of the whole stack."""
+"""The small CNN backbone: stride and shapes, names, seeded initialisation, gradient of the whole stack."""
 
 import numpy as np
 import pytest
 
-from rcnn_from_scratch.nn.backbone import make_backbone
+from rcnn_from_scratch.backbones.convnet import make_backbone
 from rcnn_from_scratch.nn.gradcheck import check_module_gradients
 
 
