@@ -104,10 +104,11 @@ def check_module_gradients(module: Module, inputs, rng: np.random.Generator, eps
     module.zero_grad()
     module.forward(*inputs)
     dx = module.backward(r)
-    analytic = {name: p.grad.copy() for name, p in module.named_parameters()}
+    trained = [(name, p) for name, p in module.named_parameters() if p.grad is not None]
+    analytic = {name: p.grad.copy() for name, p in trained}
     errors = {}
     if dx is not None:
         errors["input"] = relative_error(dx, numerical_gradient(loss, x, eps))
-    for name, p in module.named_parameters():
+    for name, p in trained:  # frozen parameters (``requires_grad=False``) have no gradient
         errors[name] = relative_error(analytic[name], numerical_gradient(loss, p.data, eps))
     return errors

@@ -29,23 +29,35 @@ __all__ = ["Parameter", "Module", "Sequential"]
 
 
 class Parameter:
-    """A learnable array and the gradient accumulated into it (same shape, same dtype)."""
+    """A learnable array and the gradient accumulated into it (same shape, same dtype).
+
+    ``Parameter(data, requires_grad=False)`` is a frozen array (frozen batch-norm statistics, a
+    pretrained layer kept fixed): it keeps its place and name in ``named_parameters`` and state
+    dicts, but ``grad`` is ``None`` (no second array of its size), ``zero_grad`` and ``Module.to``
+    leave it alone, and the optimisers skip it.
+    """
 
     __slots__ = ("data", "grad")
 
-    def __init__(self, data: np.ndarray):
+    def __init__(self, data: np.ndarray, requires_grad: bool = True):
         self.data = np.asarray(data)
-        self.grad = np.zeros_like(self.data)
+        self.grad = np.zeros_like(self.data) if requires_grad else None
+
+    @property
+    def requires_grad(self) -> bool:
+        return self.grad is not None
 
     @property
     def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     def zero_grad(self) -> None:
-        self.grad[...] = 0
+        if self.grad is not None:
+            self.grad[...] = 0
 
     def __repr__(self) -> str:
-        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+        frozen = "" if self.requires_grad else ", requires_grad=False"
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}{frozen})"
 
 
 class Module:
@@ -96,7 +108,8 @@ class Module:
         """Cast every parameter (and its gradient) to ``dtype``, e.g. float64 for gradient checks."""
         for p in self.parameters():
             p.data = p.data.astype(dtype)
-            p.grad = p.grad.astype(dtype)
+            if p.grad is not None:
+                p.grad = p.grad.astype(dtype)
         return self
 
     def state_dict(self) -> dict[str, np.ndarray]:

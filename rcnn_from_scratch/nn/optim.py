@@ -20,9 +20,9 @@ __all__ = ["SGD", "Adam", "WarmupStepSchedule"]
 
 class _Optimizer:
     def __init__(self, params: Sequence[Parameter], lr: float):
-        self.params = list(params)
+        self.params = [p for p in params if p.requires_grad]  # frozen parameters are skipped
         if not self.params:
-            raise ValueError("the optimiser got no parameters")
+            raise ValueError("the optimiser got no parameters that require a gradient")
         if not lr >= 0:
             raise ValueError(f"lr must be >= 0; got {lr}")
         self.lr = float(lr)  # a schedule sets it before each step: ``opt.lr = schedule(step)``
