@@ -155,6 +155,21 @@ def _propose(args: argparse.Namespace) -> int:
     return 0
 
 
+# checkpoints.torchvision.PUBLISHED's names, spelled out so that building the parser imports nothing
+PUBLISHED_WEIGHTS = ["fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn"]
+
+
+def _fetch_weights(args: argparse.Namespace) -> int:
+    from .checkpoints.torchvision import WeightsDownloadError, fetch_weights
+
+    try:
+        path = fetch_weights(args.name, directory=args.dir, url=args.url)
+    except (WeightsDownloadError, ValueError) as err:
+        return _fail(str(err))
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m rcnn_from_scratch",
@@ -221,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="selective search's strategy set")  # fmt: skip
     propose.add_argument("--show", type=int, default=200, help="how many boxes to draw")
     propose.set_defaults(run=_propose)
+
+    fetch = commands.add_parser(
+        "fetch-weights", help="download torchvision's COCO weights file and check its hash"
+    )
+    fetch.add_argument("name", choices=PUBLISHED_WEIGHTS, help="which published model")
+    fetch.add_argument("--dir", help="folder to put it in (default: this package's weights cache)")
+    fetch.add_argument("--url", help="download from this mirror instead of download.pytorch.org")
+    fetch.set_defaults(run=_fetch_weights)
     return parser
 
 
