@@ -153,3 +153,50 @@ def test_mask_probabilities_pick_the_label_channel():
     np.testing.assert_allclose(agnostic, 1 / (1 + np.exp(1.5)), rtol=1e-6)
     with pytest.raises(ValueError, match="in 1..4"):
         mask_probabilities(z, np.array([1, 5, 2]))
+
+
+def test_background_channel_adds_one_channel_before_the_classes():
+    x = np.random.default_rng(0).standard_normal((2, 8, 14, 14)).astype(np.float32)
+    head = MaskHead(8, num_classes=5, layers=(4,), rng=0, background_channel=True)
+    assert head(x).shape == (2, 6, 28, 28)
+    assert head.mask_fcn_logits.weight.shape == (6, 4, 1, 1)  # torchvision: (91, 256, 1, 1)
+    assert MaskHead(8, num_classes=5, layers=(4,), rng=0).mask_fcn_logits.weight.shape[0] == 5
+    with pytest.raises(ValueError, match="exclude each other"):
+        MaskHead(8, 5, class_agnostic=True, background_channel=True)
+
+
+def test_background_channel_label_l_reads_channel_l():
+    z = np.zeros((3, 5, 2, 2), np.float32)
+    for c in range(5):
+        z[:, c] = c - 1.5
+    p = mask_probabilities(z, np.array([1, 4, 2]), background_channel=True)
+    expected = 1 / (1 + np.exp(-(np.array([1, 4, 2]) - 1.5)))
+    np.testing.assert_allclose(p, np.broadcast_to(expected[:, None, None], p.shape), rtol=1e-6)
+    for bad in (0, 5):
+        with pytest.raises(ValueError, match=r"in 1..4 .*channel 0"):
+            mask_probabilities(z, np.array([1, bad, 2]), background_channel=True)
+    with pytest.raises(ValueError, match=">= 2 channels"):
+        mask_probabilities(z[:, :1], np.array([1, 1, 1]), background_channel=True)
+
+
+def test_background_channel_loss_is_the_default_loss_without_channel_zero():
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((4, 4, 6, 6))
+    labels = np.array([1, 3, 2, 3])
+    t = rng.random((4, 6, 6))
+    with_bg = mask_loss(z, labels, t, background_channel=True)
+    without = mask_loss(z[:, 1:], labels, t)
+    assert with_bg.loss == pytest.approx(without.loss, rel=1e-12)
+    assert not with_bg.dlogits[:, 0].any()
+    np.testing.assert_allclose(with_bg.dlogits[:, 1:], without.dlogits, rtol=1e-12)
+
+
+def test_background_channel_probabilities_match_torchvision_maskrcnn_inference():
+    torch = pytest.importorskip("torch")
+    roi_heads = pytest.importorskip("torchvision.models.detection.roi_heads")
+    rng = np.random.default_rng(6)
+    z = rng.standard_normal((7, 91, 28, 28)).astype(np.float32)
+    labels = rng.integers(1, 91, 7)
+    expected = roi_heads.maskrcnn_inference(torch.from_numpy(z), [torch.from_numpy(labels)])[0]
+    ours = mask_probabilities(z, labels, background_channel=True)
+    np.testing.assert_allclose(ours, expected.numpy()[:, 0], atol=1e-6)
