@@ -7,18 +7,23 @@ class, keep the best ``detections_per_img``.
 Masks are pasted the way Detectron2 does it, in our continuous pixel frame: image pixel ``(i, j)``
 belongs to a detection's mask when its centre ``(j + 0.5, i + 0.5)`` lies in the box and the ``M x M``
 mask, read bilinearly at the corresponding point, is at least ``threshold`` (0.5, the paper's value).
+
+``paste_masks_torchvision`` is torchvision's own pasting, kept separate because it differs: it pads the
+mask by a pixel of zeros, enlarges the box to match, rounds the box to whole pixels (truncation), resizes
+the mask with torch's bilinear kernel to the rounded box's size and returns float probabilities, not a
+thresholded mask. That is what the real Mask R-CNN's weights expect (``transform.py`` uses it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .bilinear import linear_interpolation_weights
+from .bilinear import interpolate_bilinear, linear_interpolation_weights
 from .box_coder import BoxCoder
 from .boxes import batched_nms, clip_boxes_to_image, remove_small_boxes
 from .conventions import as_boxes
 
-__all__ = ["softmax", "postprocess_detections", "paste_masks_in_image"]
+__all__ = ["softmax", "postprocess_detections", "paste_masks_in_image", "paste_masks_torchvision"]
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -105,6 +110,10 @@ def paste_masks_in_image(masks, boxes, image_size, threshold: float = 0.5) -> np
     Returns:
         ``(D, H, W)`` bool masks. Each detection costs two small matrix products over its own box
         (the bilinear weights factor into a row part and a column part).
+
+    This is Detectron2's pasting in continuous coordinates (the mask spans the box exactly, no
+    rounding); torchvision's, which the published Mask R-CNN weights go with, is
+    :func:`paste_masks_torchvision` (padded mask, enlarged and truncated box, float output).
     """
     m = np.asarray(masks, dtype=np.float32)
     if m.ndim == 4 and m.shape[1] == 1:
@@ -123,4 +132,71 @@ def paste_masks_in_image(masks, boxes, image_size, threshold: float = 0.5) -> np
         ay = _resample_matrix(y1, y2, rows, m.shape[1])  # (h, M)
         ax = _resample_matrix(x1, x2, cols, m.shape[2])  # (w, M)
         out[d, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = ay @ m[d] @ ax.T >= threshold
+    return out
+
+
+def paste_masks_torchvision(masks, boxes, img_shape, padding: int = 1) -> np.ndarray:
+    """torchvision's ``paste_masks_in_image``: each mask resized into its box, as float probabilities.
+
+    Args:
+        masks: ``(D, 1, M, M)`` (torchvision's layout) or ``(D, M, M)`` float mask probabilities.
+        boxes: ``(D, 4)`` ``x1, y1, x2, y2`` in the pixels of the image the masks go into.
+        img_shape: ``(H, W)`` of that image.
+        padding: zero pixels added on each side of every mask before resizing (torchvision: 1).
+
+    Returns:
+        ``(D, 1, H, W)`` float32 in ``[0, 1]``, not thresholded (torchvision's layout; threshold it
+        yourself, e.g. ``> 0.5`` as torchvision's COCO evaluation does). ``(0, 1, H, W)`` for no masks.
+
+    The steps (``expand_masks``, ``expand_boxes``, ``paste_mask_in_image``), all in float32:
+
+    1. pad each mask by ``padding`` zeros, to ``M + 2 padding``; ``scale = (M + 2 padding) / M``;
+    2. enlarge each box about its centre by ``scale`` (half-sizes times ``scale``), then convert it to
+       int64 by truncation toward 0, so ``[x1, y1, x2, y2]`` become whole pixels;
+    3. resize the padded mask to ``h = max(y2 - y1 + 1, 1)`` rows and ``w = max(x2 - x1 + 1, 1)``
+       columns with torch's bilinear kernel (:func:`interpolate_bilinear`), so the pasted mask covers
+       pixels ``x1..x2`` and ``y1..y2`` *inclusive*;
+    4. copy the part that lies inside the image, ``[max(y1, 0), min(y2 + 1, H))`` by
+       ``[max(x1, 0), min(x2 + 1, W))``; the rest of the image is 0.
+
+    Differences from :func:`paste_masks_in_image` (Detectron2's): rounding the box to whole pixels
+    moves the mask by up to a pixel, the padding lets the mask fade to 0 at the box's edge, and the
+    result is a probability. A box wholly outside the image gives an empty mask (torchvision's own
+    slicing misbehaves there; detections are clipped to the image, so it does not arise in the model).
+    """
+    m = np.asarray(masks)
+    if m.ndim == 3:
+        m = m[:, None]
+    b = as_boxes(boxes, dtype=np.float32)
+    if m.ndim != 4 or m.shape[1] != 1 or len(m) != len(b) or 0 in m.shape[2:]:
+        raise ValueError(
+            f"masks must have shape ({len(b)}, 1, M, M) or ({len(b)}, M, M), one per box; "
+            f"got {np.shape(masks)}"
+        )
+    if not np.issubdtype(m.dtype, np.floating):
+        raise ValueError(f"masks must hold float probabilities; got dtype {m.dtype}")
+    H, W = (int(v) for v in img_shape)
+    if H < 1 or W < 1:
+        raise ValueError(f"img_shape must be a positive (H, W); got {tuple(img_shape)}")
+    padding = int(padding)
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0; got {padding}")
+    M = m.shape[-1]
+    scale = np.float32(float(M + 2 * padding) / M)  # torch multiplies a float32 tensor by it
+    padded = np.pad(m[:, 0].astype(np.float32), ((0, 0), (padding, padding), (padding, padding)))
+    half = np.float32(0.5)
+    centre_x, centre_y = (b[:, 2] + b[:, 0]) * half, (b[:, 3] + b[:, 1]) * half
+    half_w, half_h = (b[:, 2] - b[:, 0]) * half * scale, (b[:, 3] - b[:, 1]) * half * scale
+    expanded = np.stack(
+        [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h], axis=1
+    ).astype(np.int64)  # (D, 4), truncated toward 0 like torch's .to(torch.int64)
+    out = np.zeros((len(b), 1, H, W), np.float32)
+    for d, (x1, y1, x2, y2) in enumerate(expanded.tolist()):
+        w, h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)
+        x_0, x_1 = max(x1, 0), min(x2 + 1, W)
+        y_0, y_1 = max(y1, 0), min(y2 + 1, H)
+        if x_1 <= x_0 or y_1 <= y_0:
+            continue  # nothing of this box is inside the image
+        resized = interpolate_bilinear(padded[d : d + 1], (h, w))[0]  # (h, w)
+        out[d, 0, y_0:y_1, x_0:x_1] = resized[y_0 - y1 : y_1 - y1, x_0 - x1 : x_1 - x1]
     return out
