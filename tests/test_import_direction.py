@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rcnn_from_scratch"
 
 FLOORS = {
     "conventions": 0, "boxes": 0, "box_coder": 0, "bilinear": 0,
-    "nn": 1,
+    "nn": 1, "checkpoints": 1,
     "backbones": 2,
     "proposals": 2, "roi": 2, "heads": 2, "targets": 2, "postprocess": 2,
     "transform": 2,
