@@ -24,6 +24,12 @@ How the convolution spends its time, and so how it is written:
   touch. So ``conv2d_forward`` walks the batch in steps of about :data:`PATCH_BUFFER` elements,
   reusing one buffer; image ``n``'s GEMM writes straight into ``out[n]`` (already in
   ``(F, Ho, Wo)`` layout), and the bias rides along as one more input row that is always 1.
+* **A block of rows at a time, at full size.** One 800 x 1088 image's patch matrix does not fit
+  anywhere (2304 x 54400 floats, 500 MB, for the FPN's 3x3 convolution on its 200 x 272 x 256
+  map). An image whose patch matrix exceeds :data:`PATCH_BLOCK` elements goes a block of output
+  rows at a time, each block's GEMM writing straight into its rows of ``out``; so one
+  convolution's scratch memory is bounded whatever the input size. A 1x1 convolution with
+  stride 1 and no padding needs no patches at all: it is ``(F, C) @ (C, H W)`` on the input.
 * **Patches rebuilt, not kept.** The cache holds the input itself; ``conv2d_backward`` copies the
   patches again, step by step, for the weight gradient. That is cheaper than keeping a batch-sized
   patch matrix alive from the forward, and inference never pays for it.
@@ -54,6 +60,11 @@ from .module import Module, Parameter
 PATCH_BUFFER = 1 << 19
 """Elements of a step's patch buffer (2 MB in float32, about one core's L2 cache here); the
 convolution handles as many images per step as fit, at least one."""
+
+PATCH_BLOCK = 1 << 22
+"""Most elements of one image's patch matrix (16 MB in float32). A larger image (the FPN's 3x3
+convolution on a 200 x 272 x 256 map would need 2304 x 54400 = 125 M) is walked a block of output
+rows at a time, so one convolution's scratch memory stays bounded whatever the input size."""
 
 __all__ = [
     "im2col",
@@ -194,65 +205,125 @@ def _workspace(name: str, shape, dtype) -> np.ndarray:
 
     Why: NumPy gives a fresh large array new pages from the operating system, and touching them
     the first time costs page faults; a reused buffer is already mapped (and often still cached).
-    Arrays larger than ``4 * PATCH_BUFFER`` elements are not kept.
+    Arrays larger than ``4 * PATCH_BUFFER`` or ``2 * PATCH_BLOCK`` elements are not kept.
     """
     size = int(np.prod(shape))
     key = (name, np.dtype(dtype).str)
     buffer = getattr(_workspaces, "arrays", {}).get(key)
     if buffer is None or buffer.size < size:
         buffer = np.empty(size, dtype)
-        if size <= 4 * PATCH_BUFFER:
+        if size <= max(4 * PATCH_BUFFER, 2 * PATCH_BLOCK):
             _workspaces.__dict__.setdefault("arrays", {})[key] = buffer
     return buffer[:size].reshape(shape)
 
 
-def _im2col_steps(x: np.ndarray, step: int, kernel, stride, padding, cols: np.ndarray):
-    """Walk the batch ``step`` images at a time: fill ``cols[:m]``, ``(m, C, kh, kw, Ho, Wo)``, with
-    the patches of images ``n .. n + m - 1`` and yield ``(n, m)``.
+class _Piece(NamedTuple):
+    """One step of :func:`_patch_pieces`: images ``n .. n + m - 1``, output rows ``y0 .. y1 - 1``."""
 
-    The images pass through a reused buffer that holds the padding. A stride-1 convolution that
-    keeps the width (``2 pw = kw - 1``, as 3x3 with padding 1) reads its patches from the *flat*
-    image, padded above and below only: patch entry ``(c, i, j)`` of output pixel ``(y, x)`` is
-    flat element ``(y W + x) + (i W + j - pw)`` of channel ``c``, one constant shift per
-    ``(c, i, j)``. So each row of ``cols`` is one long contiguous copy (not ``Ho`` copies of
-    ``Wo``), after which the ``|j - pw|`` columns that wrapped around a row's edge are zeroed:
-    they are the left and right padding. Other convolutions copy :func:`_patches` of a padded
-    buffer.
+    n: int
+    m: int
+    y0: int
+    y1: int
+    cols: np.ndarray  # (m, C kh kw [+ 1], (y1 - y0) Wo) the patches as columns [and a row of ones]
+
+
+def _patch_pieces(x: np.ndarray, kernel, stride, padding, ones_row: bool = False):
+    """Walk ``x`` in pieces whose patch matrices fit a bounded buffer; yield a :class:`_Piece` each.
+
+    Small images go a few at a time (about :data:`PATCH_BUFFER` elements per step, whole images).
+    An image whose patch matrix alone exceeds :data:`PATCH_BLOCK` elements goes alone, a block of
+    output rows at a time, so memory stays bounded whatever the image size. A piece's input rows
+    (with the zero rows of the padding above or below, where it touches them) pass through a
+    reused buffer that also holds the left and right padding, and its patches are copied into
+    ``cols`` in one of three ways:
+
+    * a 1x1 kernel without padding: the (subsampled) input rows are the patches;
+    * stride 1 and a convolution that keeps the width (``2 pw = kw - 1``, as 3x3 with padding 1):
+      from the *flat* piece, padded above and below only. Patch entry ``(c, i, j)`` of output pixel
+      ``(y, x)`` is flat element ``(y W + x) + (i W + j - pw)`` of channel ``c``, one constant shift
+      per ``(c, i, j)``, so each row of ``cols`` is one long contiguous copy (not ``Ho`` copies of
+      ``Wo``); then the ``|j - pw|`` columns that wrapped around a row's edge are zeroed: they are
+      the left and right padding;
+    * otherwise a copy of :func:`_patches` of the padded piece.
+
+    With ``ones_row``, ``cols`` has one more row, all ones, that carries the bias through the GEMM.
     """
     N, C, H, W = x.shape
-    (kh, kw), (ph, pw) = kernel, padding
-    if stride != (1, 1) or 2 * pw != kw - 1:
-        padded = _workspace("padded", (step, C, H + 2 * ph, W + 2 * pw), x.dtype)
-        padded[...] = 0
-        inside, patches = padded[:, :, ph : ph + H, pw : pw + W], _patches(padded, kernel, stride)
-        for n in range(0, N, step):
-            m = min(step, N - n)
-            inside[:m] = x[n : n + m]
-            cols[:m] = patches[:m]
-            yield n, m
-        return
-    L, Ho = (H + 2 * ph) * W, H + 2 * ph - kh + 1  # flat length of a channel; output rows
-    flat = _workspace("padded", (step * C * L + 2 * pw,), x.dtype)  # pw spare values at each end
-    flat[...] = 0
-    inside = flat[pw : pw + step * C * L].reshape(step, C, H + 2 * ph, W)[:, :, ph : ph + H]
-    e = flat.itemsize
-    shifted = as_strided(flat, (step, C, kh, kw, Ho * W), (C * L * e, L * e, W * e, e, e))
-    rows = cols.reshape(len(cols), C, kh, kw, Ho * W)
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    K = C * kh * kw
+    if K * Ho * Wo <= PATCH_BLOCK:
+        step, block = _images_per_step(N, K, Ho * Wo), Ho
+    else:  # one image at a time, in blocks of output rows
+        step, block = 1, max(1, min(Ho, PATCH_BLOCK // (K * Wo)))
+    flat = stride == (1, 1) and 2 * pw == kw - 1
+    direct = (kh, kw) == (1, 1) and padding == (0, 0)
     for n in range(0, N, step):
         m = min(step, N - n)
-        inside[:m] = x[n : n + m]
-        rows[:m] = shifted[:m]
-        for j in range(kw):
-            if j < pw:
-                cols[:m, :, :, j, :, : pw - j] = 0
-            elif j > pw:
-                cols[:m, :, :, j, :, W - (j - pw) :] = 0
-        yield n, m
+        for y0 in range(0, Ho, block):
+            y1 = min(Ho, y0 + block)
+            r = y1 - y0
+            cols = _workspace("cols", (m, K + ones_row, r * Wo), x.dtype)
+            if ones_row:
+                cols[:, K] = 1
+            patches = cols[:, :K].reshape(m, C, kh, kw, r, Wo)  # a view into cols
+            # the piece's rows of the padded input: [a, b) in the input's own row numbers
+            a, b = y0 * sh - ph, (y1 - 1) * sh + kh - ph
+            lo = max(a, 0)
+            hi = max(lo, min(b, H))  # lo == hi: a block inside the padding (padding >= kernel)
+            if direct:
+                patches[:, :, 0, 0] = x[n : n + m, :, lo:hi:sh, : (Wo - 1) * sw + 1 : sw]
+            elif flat:
+                _flat_patches(x[n : n + m, :, lo:hi], lo - a, b - a, pw, patches)
+            else:
+                rows = _workspace("padded", (m, C, b - a, W + 2 * pw), x.dtype)
+                _fill_padded(rows, x[n : n + m, :, lo:hi], lo - a, pw)
+                patches[...] = _patches(rows, kernel, stride)
+            yield _Piece(n, m, y0, y1, cols)
+
+
+def _fill_padded(rows: np.ndarray, inside: np.ndarray, top: int, pw: int) -> None:
+    """Write ``inside`` ``(m, C, h, W)`` into ``rows`` ``(m, C, R, W + 2 pw)`` at row ``top``,
+    column ``pw``; zero everything around it (the padding this piece touches)."""
+    h, W = inside.shape[2:]
+    rows[:, :, :top] = 0
+    rows[:, :, top + h :] = 0
+    if pw:
+        rows[:, :, top : top + h, :pw] = 0
+        rows[:, :, top : top + h, pw + W :] = 0
+    rows[:, :, top : top + h, pw : pw + W] = inside
+
+
+def _flat_patches(inside: np.ndarray, top: int, R: int, pw: int, patches: np.ndarray) -> None:
+    """The flat-image im2col of :func:`_patch_pieces` for one piece.
+
+    Args:
+        inside: ``(m, C, h, W)``, the input rows of the piece; ``top`` zero rows go above them and
+            ``R - top - h`` below (the padding), ``R = r + kh - 1`` rows in all.
+        patches: ``(m, C, kh, kw, r, W)`` to fill (a view into ``cols``).
+    """
+    m, C, h, W = inside.shape
+    kh, kw, r = patches.shape[2], patches.shape[3], patches.shape[4]
+    L = R * W  # flat length of a channel
+    flat = _workspace("padded", (m * C * L + 2 * pw,), inside.dtype)  # pw spare values each end
+    flat[:pw], flat[len(flat) - pw :] = 0, 0
+    _fill_padded(flat[pw : pw + m * C * L].reshape(m, C, R, W), inside, top, 0)
+    e = flat.itemsize
+    shifted = as_strided(flat, (m, C, kh, kw, r * W), (C * L * e, L * e, W * e, e, e))
+    patches.reshape(m, C, kh, kw, r * W)[...] = shifted
+    for j in range(kw):
+        if j < pw:
+            patches[:, :, :, j, :, : pw - j] = 0
+        elif j > pw:
+            patches[:, :, :, j, :, W - (j - pw) :] = 0
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> tuple[np.ndarray, ConvCache]:
     """2-D convolution (cross-correlation, as in every deep-learning library): im2col and one GEMM
-    per image, a few images per step (see the module docstring).
+    per piece, a few images or a block of output rows of one image (see :func:`_patch_pieces`).
+
+    A 1x1 convolution with stride 1 and no padding needs no im2col at all: it is one GEMM
+    ``(F, C) @ (C, H W)`` per image on the input as it is.
 
     Args:
         x: ``(N, C, H, W)`` float32 or float64.
@@ -261,7 +332,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> tuple[np.ndarra
 
     Returns:
         ``(out, cache)``: ``out`` ``(N, F, Ho, Wo)``, contiguous, ``Ho = (H + 2 ph - kh) // sh + 1``
-        (likewise ``Wo``), in the result dtype of ``x`` and ``weight``.
+        (likewise ``Wo``), in the result dtype of ``x`` and ``weight``. Memory besides ``x`` and
+        ``out``: buffers of at most about ``max(PATCH_BUFFER, PATCH_BLOCK)`` elements.
 
     Raises:
         ValueError: if ``x`` has not ``C`` channels or is smaller than the kernel after padding.
@@ -275,18 +347,19 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0) -> tuple[np.ndarra
     Wo = (W + 2 * padding[1] - kw) // stride[1] + 1
     if Ho <= 0 or Wo <= 0:
         raise ValueError(f"x of size {H}x{W} is smaller than the {kh}x{kw} kernel after padding")
-    K = C * kh * kw
-    w = weight.reshape(F, K)
+    w = weight.reshape(F, C * kh * kw)
     out = np.empty((N, F, Ho, Wo), np.result_type(x, weight))
-    step = _images_per_step(N, K, Ho * Wo)
-    # per image (C kh kw + 1, Ho Wo): the patches as columns, then a row of ones for the bias
-    cols = _workspace("cols", (step, K + (bias is not None), Ho * Wo), x.dtype)
-    if bias is not None:
+    if (kh, kw) == (1, 1) and stride == (1, 1) and padding == (0, 0):  # a plain GEMM
+        np.matmul(w, x.reshape(N, C, H * W), out=out.reshape(N, F, H * W))
+        if bias is not None:
+            out += np.asarray(bias, out.dtype)[:, None, None]
+        return out, ConvCache(x, weight, stride, padding)
+    if bias is not None:  # the bias rides along as one more column of w, against a row of ones
         w = np.concatenate([w, np.asarray(bias, w.dtype)[:, None]], axis=1)
-        cols[:, K] = 1
-    patch_rows = cols[:, :K].reshape(step, C, kh, kw, Ho, Wo)  # a view into cols
-    for n, m in _im2col_steps(x, step, (kh, kw), stride, padding, patch_rows):
-        np.matmul(w, cols[:m], out=out[n : n + m].reshape(m, F, Ho * Wo))
+    for n, m, y0, y1, cols in _patch_pieces(x, (kh, kw), stride, padding, bias is not None):
+        target = out[n : n + m, :, y0:y1]  # (m, F, r, Wo): a view, rows Wo apart
+        target.shape = (m, F, (y1 - y0) * Wo)  # (raises rather than copy, should it ever need to)
+        np.matmul(w, cols, out=target)
     return out, ConvCache(x, weight, stride, padding)
 
 
@@ -305,15 +378,13 @@ def conv2d_backward(dout, cache: ConvCache, input_grad: bool = True):
     N, K = len(x), C * kh * kw
     dout = np.asarray(dout)
     Ho, Wo = dout.shape[2:]
-    d = dout.reshape(N, F, Ho * Wo)
-    step = _images_per_step(N, K, Ho * Wo)
-    cols = _workspace("cols", (step, C, kh, kw, Ho, Wo), x.dtype)
     dweight_t = np.zeros((K, F), np.result_type(dout, x))  # transposed: see the GEMM below
-    for n, m in _im2col_steps(x, step, (kh, kw), stride, padding, cols):  # rebuilt, as forward
+    for n, m, y0, y1, cols in _patch_pieces(x, (kh, kw), stride, padding):  # rebuilt, as forward
+        d = dout[n : n + m, :, y0:y1].reshape(m, F, -1)  # (m, F, r Wo)
         # cols @ d.T rather than (d @ cols.T).T: the same numbers, faster in BLAS for a short F
-        dweight_t += np.matmul(cols[:m].reshape(m, K, -1), d[n : n + m].transpose(0, 2, 1)).sum(0)
+        dweight_t += np.matmul(cols, d.transpose(0, 2, 1)).sum(0)
     dweight = dweight_t.T.reshape(F, C, kh, kw)
-    dbias = d.sum(axis=2).sum(axis=0)
+    dbias = dout.reshape(N, F, Ho * Wo).sum(axis=2).sum(axis=0)
     if not input_grad:
         return None, dweight, dbias
     if stride == (1, 1):

@@ -285,3 +285,92 @@ def test_scratch_buffers_shared_by_layers_do_not_leak_between_calls():
         np.testing.assert_array_equal(g, g_alone)
     for g, g_alone in zip(conv2d_backward(da, cache_a), grads_a, strict=True):
         np.testing.assert_array_equal(g, g_alone)
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding",
+    [(1, 1, 0), (1, 2, 0), (1, 1, 1), (3, 1, 1), (3, 2, 1), (3, 1, 0), (3, 2, 0), (7, 2, 3),
+     (7, 1, 3), (3, 1, 3), ((3, 5), 1, (1, 2)), ((1, 3), (2, 1), (3, 0))],
+)  # fmt: skip
+@pytest.mark.parametrize("block", [1, 150, 1000])
+def test_row_blocks_equal_the_loop_reference_and_the_unblocked_path(
+    monkeypatch, block, kernel, stride, padding
+):
+    # a tiny PATCH_BLOCK makes every image go in blocks of output rows (1 row per block at 1,
+    # a few rows and a shorter last block at 150 and 1000), through all three im2col paths;
+    # the first and last blocks hold the top and bottom padding
+    rng = np.random.default_rng(13)
+    kh, kw = (kernel, kernel) if np.isscalar(kernel) else kernel
+    x, w, b = rng.standard_normal((2, 3, 11, 9)), rng.standard_normal((4, 3, kh, kw)), np.ones(4)
+    whole, cache = conv2d_forward(x, w, b, stride, padding)
+    dout = rng.standard_normal(whole.shape)
+    grads = conv2d_backward(dout, cache)
+    monkeypatch.setattr(conv, "PATCH_BLOCK", block)
+    for bias in (b, None):
+        blocked, cache2 = conv2d_forward(x, w, bias, stride, padding)
+        expected = conv2d_reference(x, w, bias, stride, padding)
+        np.testing.assert_allclose(blocked, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(blocked + 1, whole, rtol=1e-12, atol=1e-12)
+    for g, g2 in zip(grads, conv2d_backward(dout, cache2), strict=True):
+        np.testing.assert_allclose(g2, g, rtol=1e-12, atol=1e-12)
+    expected_dw = conv_weight_gradient_reference(x, dout, (kh, kw), stride, padding)
+    np.testing.assert_allclose(grads[1], expected_dw, rtol=1e-10)
+
+
+def test_float32_stays_float32_in_row_blocks(monkeypatch):
+    monkeypatch.setattr(conv, "PATCH_BLOCK", 500)
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((1, 4, 15, 13)).astype(np.float32)
+    w, b = rng.standard_normal((6, 4, 3, 3)).astype(np.float32), np.ones(6, np.float32)
+    for stride in (1, 2):
+        out, _ = conv2d_forward(x, w, b, stride, 1)
+        assert out.dtype == np.float32 and out.flags.c_contiguous
+        expected = conv2d_reference(x.astype(np.float64), w.astype(np.float64), b, stride, 1)
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_large_image_never_gets_a_whole_image_patch_matrix():
+    # (1, 64, 400, 400) with a 3x3 kernel: its patch matrix would be 576 x 160000 floats (369 MB);
+    # the convolution's scratch memory (besides the output) stays within a few PATCH_BLOCKs
+    import tracemalloc
+
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((1, 64, 400, 400), dtype=np.float32)
+    w = rng.standard_normal((64, 64, 3, 3), dtype=np.float32)
+    budget = 4 * conv.PATCH_BLOCK * x.itemsize  # bytes: cols + the padded rows + slack
+    assert 64 * 9 * 400 * 400 * x.itemsize > 2 * budget  # the whole matrix would not fit
+    tracemalloc.start()
+    try:
+        out, _ = conv2d_forward(x, w, np.ones(64, np.float32), 1, 1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak - out.nbytes < budget, (peak, out.nbytes, budget)
+    kept = getattr(conv._workspaces, "arrays", {})
+    assert all(a.size <= 2 * conv.PATCH_BLOCK for a in kept.values())
+    # spot-check a few output pixels against the definition (the corner has padding)
+    for y, x_ in [(0, 0), (199, 251), (399, 399)]:
+        patch = np.pad(x[0], ((0, 0), (1, 1), (1, 1)))[:, y : y + 3, x_ : x_ + 3]
+        expected = np.tensordot(w.astype(np.float64), patch, axes=3) + 1
+        np.testing.assert_allclose(out[0, :, y, x_], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_one_by_one_stride_one_conv_is_a_plain_gemm_without_im2col(monkeypatch):
+    def no_im2col(*args, **kwargs):
+        raise AssertionError("a 1x1 stride-1 convolution must not build patches")
+
+    rng = np.random.default_rng(16)
+    x, w, b = rng.standard_normal((2, 5, 6, 7)), rng.standard_normal((3, 5, 1, 1)), np.ones(3)
+    expected = np.einsum("fc,nchw->nfhw", w[:, :, 0, 0], x) + 1
+    monkeypatch.setattr(conv, "_patch_pieces", no_im2col)
+    out, _ = conv2d_forward(x, w, b)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    assert out.flags.c_contiguous
+
+
+def test_one_by_one_stride_two_conv_is_the_gemm_of_the_subsampled_input():
+    rng = np.random.default_rng(17)
+    x, w = rng.standard_normal((2, 5, 7, 8)), rng.standard_normal((3, 5, 1, 1))
+    out, _ = conv2d_forward(x, w, None, stride=2)
+    expected = np.einsum("fc,nchw->nfhw", w[:, :, 0, 0], x[:, :, ::2, ::2])
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
