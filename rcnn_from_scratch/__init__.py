@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from .bilinear import bilinear_interpolate, bilinear_interpolate_backward
 from .box_coder import BoxCoder
+from .checkpoints.torchvision import read_torch_checkpoint
 from .boxes import (
     batched_nms,
     box_area,
@@ -23,6 +24,7 @@ from .models.fast_rcnn import FastRCNN
 from .models.faster_rcnn import FasterRCNN
 from .models.mask_rcnn import MaskRCNN
 from .models.rcnn import RCNN
+from .models.resnet_fpn import fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
 from .proposals.anchors import AnchorGenerator
 from .proposals.selective_search import selective_search
 from .roi.roi_align import RoIAlign, roi_align
@@ -48,9 +50,12 @@ __all__ = [
     "box_iou",
     "clip_boxes_to_image",
     "evaluate_detections",
+    "fasterrcnn_resnet50_fpn",
     "make_shapes_sample",
+    "maskrcnn_resnet50_fpn",
     "nms",
     "nms_reference",
+    "read_torch_checkpoint",
     "remove_small_boxes",
     "roi_align",
     "roi_pool",

@@ -30,3 +30,10 @@ def test_every_detector_has_pretrained_and_predict_at_the_top_level():
     for name in ("RCNN", "FastRCNN", "FasterRCNN", "MaskRCNN"):
         cls = getattr(rfs, name)
         assert callable(cls.pretrained) and callable(cls.predict), name
+
+
+def test_the_real_scale_builders_keep_torchvisions_names():
+    for name in ("maskrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn"):
+        params = inspect.signature(getattr(rfs, name)).parameters
+        assert list(params)[0] == "weights" and params["weights"].default is None, name
+    assert list(inspect.signature(rfs.read_torch_checkpoint).parameters) == ["path"]
