@@ -8,7 +8,6 @@ __version__ = "0.1.0"
 
 from .bilinear import bilinear_interpolate, bilinear_interpolate_backward
 from .box_coder import BoxCoder
-from .checkpoints.torchvision import read_torch_checkpoint
 from .boxes import (
     batched_nms,
     box_area,
@@ -18,6 +17,7 @@ from .boxes import (
     nms_reference,
     remove_small_boxes,
 )
+from .checkpoints.torchvision import read_torch_checkpoint
 from .datasets.shapes import CLASS_NAMES, ShapesDataset, make_shapes_sample
 from .evaluation import EvaluationResult, evaluate_detections
 from .models.fast_rcnn import FastRCNN

@@ -35,7 +35,6 @@ import numpy as np
 from ..backbones.fpn import BackboneWithFPN
 from ..backbones.resnet import ResNetBody
 from ..box_coder import BoxCoder
-from ..conventions import as_rgb_float
 from ..checkpoints.torchvision import (
     COCO_CATEGORIES,
     PUBLISHED,
@@ -43,6 +42,7 @@ from ..checkpoints.torchvision import (
     find_weights,
     read_torch_checkpoint,
 )
+from ..conventions import as_rgb_float
 from ..heads.box_head import BoxHead
 from ..heads.mask_head import MaskHead, mask_probabilities
 from ..nn import WeightsError, load_weights, save_weights
@@ -121,13 +121,19 @@ def _validate_config(c: ResNetFPNConfig) -> None:
         raise ValueError(f"batch_norm_eps must be a number in [0, 1]; got {eps!r}")
     for name, n in (("image_mean", 3), ("image_std", 3), ("anchor_sizes", 5)):
         v = getattr(c, name)
-        if not isinstance(v, (tuple, list)) or len(v) != n or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < 1e4 for x in v
+        if (
+            not isinstance(v, (tuple, list))
+            or len(v) != n
+            or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < 1e4 for x in v
+            )
         ):
             raise ValueError(f"{name} must be {n} positive numbers; got {v!r}")
     r = c.aspect_ratios
-    if not isinstance(r, (tuple, list)) or not r or not all(
-        isinstance(x, (int, float)) and 1e-3 < x < 1e3 for x in r
+    if (
+        not isinstance(r, (tuple, list))
+        or not r
+        or not all(isinstance(x, (int, float)) and 1e-3 < x < 1e3 for x in r)
     ):
         raise ValueError(f"aspect_ratios must be positive numbers; got {r!r}")
     if len(c.categories) != c.num_classes:
@@ -474,7 +480,9 @@ def _make_config(base: dict, overrides: dict) -> ResNetFPNConfig:
 
 def _build(cls, weights, seed, kwargs):
     if weights is None:
-        kwargs.setdefault("batch_norm_eps", 1e-5)  # torchvision: BatchNorm2d's default without weights
+        kwargs.setdefault(
+            "batch_norm_eps", 1e-5
+        )  # torchvision: BatchNorm2d's default without weights
         model = cls(_make_config({}, kwargs), seed=seed)
         initialise_as_torchvision(model, np.random.default_rng(seed))
         return model
@@ -514,4 +522,3 @@ def maskrcnn_resnet50_fpn(weights=None, *, seed=0, **kwargs) -> MaskRCNNResNet50
     ``predict`` adds the masks.
     """
     return _build(MaskRCNNResNet50FPN, weights, seed, kwargs)
-

@@ -55,7 +55,9 @@ def test_faster_rcnn_has_no_mask_branch():
 def test_our_module_names_map_to_torchvisions_keys():
     assert torchvision_name("rpn.head.conv.weight") == "rpn.head.conv.0.0.weight"
     assert torchvision_name("roi_heads.box_head.fc6.1.bias") == "roi_heads.box_head.fc6.bias"
-    assert torchvision_name("roi_heads.mask_head.mask_fcn4.weight") == "roi_heads.mask_head.3.0.weight"
+    assert (
+        torchvision_name("roi_heads.mask_head.mask_fcn4.weight") == "roi_heads.mask_head.3.0.weight"
+    )
     assert (
         torchvision_name("roi_heads.mask_head.conv5_mask.bias")
         == "roi_heads.mask_predictor.conv5_mask.bias"
@@ -74,9 +76,7 @@ def test_inspect_gives_every_stage_with_the_pyramids_strides(mask_model, photo):
         assert record[f"P{k}"].shape == (1, 256, 96 // stride, 128 // stride)
     assert record["P6"].shape == (1, 256, 2, 2)  # P5 subsampled by 2
     total = sum(len(record[f"anchors/{n}"]) for n in ("0", "1", "2", "3", "pool"))
-    assert total == 3 * sum(
-        (96 // s) * (128 // s) for s in (4, 8, 16, 32)
-    ) + 3 * 2 * 2
+    assert total == 3 * sum((96 // s) * (128 // s) for s in (4, 8, 16, 32)) + 3 * 2 * 2
     R = len(record["proposals"])
     assert 0 < R <= 1000
     assert record["class_logits"].shape == (R, 91)
