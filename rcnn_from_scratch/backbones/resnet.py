@@ -22,7 +22,8 @@ torchvision state dict loads by name; the folded copies are derived from them by
 
 Inference only: the parameters are frozen (``requires_grad=False``), the forward keeps no caches
 (each intermediate map is freed as soon as the next one exists; ReLU and the residual add work in
-place) and ``backward`` raises. The lecture's trainable networks are ``convnet.py`` and ``fpn.py``.
+place; ``conv2d_forward`` bounds its own scratch memory, a block of rows at a time) and
+``backward`` raises. The lecture's trainable networks are ``convnet.py`` and ``fpn.py``.
 """
 
 from __future__ import annotations
@@ -37,58 +38,10 @@ from ..nn.init import make_rng
 from ..nn.module import Module, Parameter, Sequential
 from ..nn.pooling import max_pool2d_forward
 
-__all__ = ["Bottleneck", "ResNetBody", "EXPANSION", "conv2d_inference"]
+__all__ = ["Bottleneck", "ResNetBody", "EXPANSION"]
 
 EXPANSION = 4
 """A bottleneck's output channels are ``EXPANSION * planes``."""
-
-BAND_ELEMENTS = 1 << 22
-"""Patch-matrix elements per band in :func:`conv2d_inference` (16 MB in float32)."""
-
-
-def conv2d_inference(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
-    """``conv2d_forward(...)[0]`` with bounded memory and no cache: the inference convolution.
-
-    A 1x1 convolution without padding is a matrix product of the (subsampled) input, with no
-    patch matrix at all. Any other convolution runs over bands of output rows, each band's
-    patch matrix at most about :data:`BAND_ELEMENTS` elements, so a 3x3 over a 200 x 272 map of
-    256 channels never builds the 125-million-element patch matrix of the whole image.
-
-    Args:
-        x: ``(N, C, H, W)`` float32 or float64.
-        weight: ``(F, C, kh, kw)``; ``bias``: ``(F,)`` or ``None``.
-        stride, padding: ints (the same along H and W; zero padding).
-
-    Returns:
-        ``(N, F, Ho, Wo)``, ``Ho = (H + 2 padding - kh) // stride + 1`` (likewise ``Wo``), equal to
-        :func:`~rcnn_from_scratch.nn.conv.conv2d_forward`'s output up to float rounding.
-    """
-    x, weight = np.asarray(x), np.asarray(weight)
-    F, C, kh, kw = weight.shape
-    if x.ndim != 4 or x.shape[1] != C:
-        raise ValueError(f"x must have shape (N, {C}, H, W); got {x.shape}")
-    s, p = int(stride), int(padding)
-    if (kh, kw) == (1, 1) and p == 0:
-        xs = x[:, :, ::s, ::s] if s > 1 else x
-        N, _, Ho, Wo = xs.shape
-        out = np.matmul(weight.reshape(F, C), xs.reshape(N, C, Ho * Wo))  # (N, F, Ho Wo)
-        if bias is not None:
-            out += np.asarray(bias, out.dtype)[:, None]
-        return out.reshape(N, F, Ho, Wo)
-    N, _, H, W = x.shape
-    Ho, Wo = (H + 2 * p - kh) // s + 1, (W + 2 * p - kw) // s + 1
-    rows = max(1, BAND_ELEMENTS // (C * kh * kw * max(Wo, 1)))
-    if Ho <= rows:
-        return conv2d_forward(x, weight, bias, s, p)[0]
-    out = np.empty((N, F, Ho, Wo), np.result_type(x, weight))
-    for r0 in range(0, Ho, rows):
-        r1 = min(Ho, r0 + rows)
-        top, bottom = r0 * s - p, (r1 - 1) * s - p + kh  # input rows [top, bottom) of the band
-        band = x[:, :, max(top, 0) : min(bottom, H)]
-        if top < 0 or bottom > H:  # the band touches the image's top or bottom padding
-            band = np.pad(band, ((0, 0), (0, 0), (max(-top, 0), max(bottom - H, 0)), (0, 0)))
-        out[:, :, r0:r1] = conv2d_forward(band, weight, bias, s, (0, p))[0]
-    return out
 
 
 def _frozen_conv(c_in: int, c_out: int, k: int, stride: int, padding: int, rng) -> Conv2d:
@@ -209,18 +162,18 @@ class Bottleneck(_Folded):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must have shape (N, {self.in_channels}, H, W); got {x.shape}")
         (w1, b1), s1, p1 = self._folded[0]
-        out = conv2d_inference(x, w1, b1, s1, p1)  # conv1 + bn1
+        out = conv2d_forward(x, w1, b1, s1, p1)[0]  # conv1 + bn1
         np.maximum(out, 0, out=out)
         (w2, b2), s2, p2 = self._folded[1]
-        out = conv2d_inference(out, w2, b2, s2, p2)  # conv2 + bn2
+        out = conv2d_forward(out, w2, b2, s2, p2)[0]  # conv2 + bn2
         np.maximum(out, 0, out=out)
         (w3, b3), s3, p3 = self._folded[2]
-        out = conv2d_inference(out, w3, b3, s3, p3)  # conv3 + bn3
+        out = conv2d_forward(out, w3, b3, s3, p3)[0]  # conv3 + bn3
         if self.downsample is None:
             out += x
         else:
             (wd, bd), sd, pd = self._folded[3]
-            out += conv2d_inference(x, wd, bd, sd, pd)
+            out += conv2d_forward(x, wd, bd, sd, pd)[0]
         np.maximum(out, 0, out=out)
         return out
 
@@ -296,7 +249,7 @@ class ResNetBody(_Folded):
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"x must be float32 or float64; got dtype {x.dtype}")
         w, b = self._stem
-        out = conv2d_inference(x, w, b, 2, 3)  # (N, 64, H/2, W/2): conv1 + bn1
+        out = conv2d_forward(x, w, b, 2, 3)[0]  # (N, 64, H/2, W/2): conv1 + bn1
         np.maximum(out, 0, out=out)
         out = max_pool2d_forward(out, 3, 2, 1)[0]  # (N, 64, H/4, W/4)
         features = []

@@ -1,11 +1,10 @@
 """ResNet-50 body: torchvision's keys, the folded bottleneck against the unfolded definition, the
-output strides, banded convolution, and (with torch) the whole body against torchvision's resnet50."""
+output strides, and (with torch) the whole body against torchvision's resnet50."""
 
 import numpy as np
 import pytest
 
-from rcnn_from_scratch.backbones import resnet
-from rcnn_from_scratch.backbones.resnet import Bottleneck, ResNetBody, conv2d_inference
+from rcnn_from_scratch.backbones.resnet import Bottleneck, ResNetBody
 from rcnn_from_scratch.nn.activations import relu_forward
 from rcnn_from_scratch.nn.batch_norm import FrozenBatchNorm2d, frozen_batch_norm
 from rcnn_from_scratch.nn.conv import conv2d_reference
@@ -156,24 +155,6 @@ def test_empty_batch_gives_empty_feature_maps():
 def test_bad_image_batch_is_a_value_error(bad):
     with pytest.raises(ValueError, match="x must"):
         ResNetBody((1, 1, 1, 1), rng=0)(bad)
-
-
-@pytest.mark.parametrize(
-    "k, stride, padding", [(3, 1, 1), (3, 2, 1), (7, 2, 3), (1, 2, 0), (1, 1, 0)]
-)
-def test_banded_inference_convolution_equals_the_loop_definition(monkeypatch, k, stride, padding):
-    monkeypatch.setattr(resnet, "BAND_ELEMENTS", 200)  # bands of one or two output rows
-    rng = np.random.default_rng(k + stride)
-    x, w, b = (
-        rng.standard_normal((2, 5, 13, 10)),
-        rng.standard_normal((4, 5, k, k)),
-        rng.normal(size=4),
-    )
-    np.testing.assert_allclose(
-        conv2d_inference(x, w, b, stride, padding),
-        conv2d_reference(x, w, b, stride, padding),
-        rtol=1e-12, atol=1e-12,
-    )  # fmt: skip
 
 
 def test_frozen_batch_norm_children_are_torchvision_layers():
