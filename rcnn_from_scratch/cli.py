@@ -100,6 +100,15 @@ def _predict(args: argparse.Namespace) -> int:
     image = _read(args.image)
     if image is None:
         return 2
+    args.out_path = Path(args.out or Path(args.image).stem + "_predictions.png")
+    if not args.out_path.parent.is_dir():
+        return _fail(f"--out {args.out_path}: the folder {args.out_path.parent} does not exist")
+    if not 0.0 <= args.score_threshold <= 1.0:
+        return _fail(f"--score must lie in [0, 1]; got {args.score_threshold}")
+    if args.model in REAL_MODELS:
+        return _predict_real(args, image)
+    if args.min_size is not None:
+        return _fail("--min-size is an option of the ResNet-50-FPN models only")
     from matplotlib.figure import Figure
 
     from .models.mask_rcnn import MaskRCNN
@@ -113,18 +122,106 @@ def _predict(args: argparse.Namespace) -> int:
     out = model.predict(image)
     keep = out["scores"] >= args.score_threshold
     out = {k: v[keep] for k, v in out.items()}
-    path = Path(args.out or Path(args.image).stem + "_predictions.png")
     fig = Figure(figsize=(6, 6 * image.shape[0] / image.shape[1]), layout="constrained")
     draw_detections(image, out, ax=fig.add_subplot())
-    fig.savefig(path, dpi=120)
+    fig.savefig(args.out_path, dpi=120)
     print("note: the shipped model knows only the generated shapes (circle, square, triangle);")
-    print("      on a photograph its boxes and masks show what it mistakes for those shapes.")
+    print("      on a photograph its boxes and masks show what it mistakes for those shapes;")
+    print("      --model maskrcnn_resnet50_fpn runs torchvision's COCO model (80 classes).")
     for box, label, score in zip(out["boxes"], out["labels"], out["scores"], strict=True):
         corners = ", ".join(f"{v:.1f}" for v in box)
         print(f"  {CLASS_NAMES[label]:9s} {score:.2f}  box x1, y1, x2, y2 = {corners}")
     times = ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in model.timings.items())
     print(f"{len(out['boxes'])} detections (score >= {args.score_threshold}) in {times}")
-    print(f"saved {path}")
+    print(f"saved {args.out_path}")
+    return 0
+
+
+REAL_MODELS = ("maskrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn")
+
+
+def _real_model(name: str, weights, **kwargs):
+    """The ResNet-50-FPN model ``name`` from ``weights`` (or from a cache folder), or the one-line
+    reason as a ``str``; every check runs before the long work."""
+    from pathlib import Path
+
+    from .checkpoints.torchvision import (
+        PUBLISHED,
+        find_weights,
+        torch_hub_checkpoints_dir,
+        weights_dir,
+    )
+    from .models import resnet_fpn
+
+    if weights is None:
+        weights = find_weights(name)
+        if weights is None:
+            return (
+                f"no --weights given and {PUBLISHED[name].filename} is in neither {weights_dir()} "
+                f"nor {torch_hub_checkpoints_dir()}; run `python -m rcnn_from_scratch fetch-weights "
+                f"{name}`, or pass --weights FILE"
+            )
+    elif not Path(weights).is_file():
+        return f"--weights {weights}: no such file"
+    try:
+        return getattr(resnet_fpn, name)(weights=weights, **kwargs)
+    except (ValueError, TypeError) as err:  # WeightsError and CheckpointError are ValueErrors
+        return str(err)
+
+
+def _predict_real(args: argparse.Namespace, image) -> int:
+    from .viz.pyramid import plot_full_scale_detections
+
+    kwargs = {}
+    if args.min_size is not None:
+        if not 32 <= args.min_size <= 1333:
+            return _fail(f"--min-size must lie in [32, 1333]; got {args.min_size}")
+        # torchvision's ratio of the two limits (800 / 1333), kept for other short sides
+        kwargs.update(
+            min_size=args.min_size, max_size=max(args.min_size, round(args.min_size * 1333 / 800))
+        )
+    model = _real_model(args.model, args.weights, **kwargs)
+    if isinstance(model, str):
+        return _fail(model)
+    out = model.predict(image)
+    keep = out["scores"] >= args.score_threshold
+    out = {k: v[keep] for k, v in out.items()}
+    fig = plot_full_scale_detections(image, out, model.categories, args.score_threshold)
+    fig.savefig(args.out_path, dpi=120)
+    for box, label, score in zip(out["boxes"], out["labels"], out["scores"], strict=True):
+        corners = ", ".join(f"{v:.1f}" for v in box)
+        print(f"  {model.categories[label]:14s} {score:.2f}  box x1, y1, x2, y2 = {corners}")
+    stages = ", ".join(f"{k} {v:.2f} s" for k, v in model.timings.items() if k != "total")
+    print(
+        f"{len(out['boxes'])} detections (score >= {args.score_threshold}) in "
+        f"{model.timings['total']:.2f} s ({stages})"
+    )
+    print(f"saved {args.out_path}")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .checkpoints.torchvision import read_torch_checkpoint
+    from .models.resnet_fpn import FasterRCNNResNet50FPN, MaskRCNNResNet50FPN
+
+    src, dst = Path(args.file), Path(args.out)
+    if not src.is_file():
+        return _fail(f"{src}: no such file")
+    if dst.suffix != ".npz":
+        return _fail(f"{dst}: the output must be an .npz file")
+    if not dst.parent.is_dir():
+        return _fail(f"{dst}: the folder {dst.parent} does not exist")
+    try:
+        state = read_torch_checkpoint(src)
+        masks = any(k.startswith("roi_heads.mask") for k in state)
+        cls = MaskRCNNResNet50FPN if masks else FasterRCNNResNet50FPN
+        model = cls.from_state_dict(state, source=str(src))
+    except (ValueError, TypeError) as err:  # CheckpointError is a ValueError
+        return _fail(str(err))
+    model.save(dst)
+    print(f"{src} -> {dst}: {model.model_name}, {len(state)} arrays; both files load")
     return 0
 
 
@@ -221,12 +318,22 @@ def build_parser() -> argparse.ArgumentParser:
     ablation.set_defaults(run=_ablation)
 
     predict = commands.add_parser(
-        "predict", help="boxes and masks of the shipped Mask R-CNN drawn over your image"
+        "predict",
+        help="boxes and masks of a Mask R-CNN (the shipped one, or torchvision's COCO "
+        "model in NumPy) drawn over your image",
     )
     predict.add_argument("image", help="an image file (PNG, JPEG, ...)")
     predict.add_argument("--out", help="PNG to write (default: IMAGE_predictions.png)")
-    predict.add_argument("--weights", help="a Mask R-CNN weights file (default: the shipped one)")
-    predict.add_argument("--score-threshold", type=float, default=0.5, help="hide lower scores")
+    predict.add_argument("--model", default="mask-rcnn", choices=["mask-rcnn", *REAL_MODELS],
+                         help="mask-rcnn: the shipped shapes model (default); the ResNet-50-FPN "
+                              "models are torchvision's COCO detectors, run in NumPy")  # fmt: skip
+    predict.add_argument("--weights", help="weights file (default: the shipped one; for the "
+                                           "ResNet-50-FPN models, the published file found in our "
+                                           "or torch's cache folder)")  # fmt: skip
+    predict.add_argument("--min-size", type=int,
+                         help="ResNet-50-FPN only: the resized short side (torchvision: 800)")  # fmt: skip
+    predict.add_argument("--score", "--score-threshold", dest="score_threshold", type=float,
+                         default=0.5, help="hide lower scores (default 0.5)")  # fmt: skip
     predict.set_defaults(run=_predict)
 
     propose = commands.add_parser("propose", help="selective-search boxes drawn over your image")
@@ -244,6 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dir", help="folder to put it in (default: this package's weights cache)")
     fetch.add_argument("--url", help="download from this mirror instead of download.pytorch.org")
     fetch.set_defaults(run=_fetch_weights)
+
+    convert = commands.add_parser(
+        "convert", help="torchvision's .pth weights to this package's pickle-free .npz"
+    )
+    convert.add_argument("file", help="a torchvision ResNet-50-FPN .pth (either torch.save format)")
+    convert.add_argument("out", help=".npz file to write (the config is recorded in it)")
+    convert.set_defaults(run=_convert)
     return parser
 
 

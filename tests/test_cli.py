@@ -82,3 +82,95 @@ def test_the_demo_walks_all_four_stages(tmp_path, capsys):
 def test_class_agnostic_masks_are_a_mask_rcnn_option_only(capsys):
     assert main(["train", "faster-rcnn", "--class-agnostic", "--out", "x.npz"]) == 2
     assert "mask-rcnn" in capsys.readouterr().err
+
+
+# --- the ResNet-50-FPN models ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def empty_caches(tmp_path, monkeypatch):
+    """Neither our weights folder nor torch's holds a file."""
+    monkeypatch.setenv("RCNN_FROM_SCRATCH_HOME", str(tmp_path / "ours"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def random_real_weights(tmp_path_factory):
+    """A seeded random Mask R-CNN ResNet-50-FPN in our .npz format (178 MB in a temporary folder)."""
+    from rcnn_from_scratch import maskrcnn_resnet50_fpn
+
+    model = maskrcnn_resnet50_fpn(seed=0, box_score_thresh=0.0)
+    return model.save(tmp_path_factory.mktemp("weights") / "maskrcnn_random.npz")
+
+
+def _photo(tmp_path):
+    path = tmp_path / "photo.png"
+    iio.imwrite(path, make_shapes_sample(4)[0])
+    return path
+
+
+def test_predict_real_model_without_weights_says_where_to_put_them(empty_caches, capsys):
+    image = _photo(empty_caches)
+    assert main(["predict", str(image), "--model", "maskrcnn_resnet50_fpn"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth" in err and "fetch-weights" in err
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--weights", "missing.pth"], "no such file"),
+        (["--min-size", "5"], "--min-size"),
+        (["--score", "1.5"], "--score"),
+        (["--out", "no/such/folder/x.png"], "does not exist"),
+    ],
+)
+def test_predict_real_model_user_errors_are_one_line(empty_caches, capsys, extra, words):
+    image = _photo(empty_caches)
+    assert main(["predict", str(image), "--model", "maskrcnn_resnet50_fpn", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
+
+
+def test_predict_real_model_draws_coco_names_and_a_time_line(tmp_path, capsys, random_real_weights):
+    image, out = _photo(tmp_path), tmp_path / "coco.png"
+    argv = ["predict", str(image), "--model", "maskrcnn_resnet50_fpn", "--weights",
+            str(random_real_weights), "--min-size", "64", "--score", "0.0", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert out.stat().st_size > 0
+    assert "backbone" in text and "rpn" in text and "mask_head" in text and "saved" in text
+
+
+def test_predict_shapes_model_refuses_min_size(tmp_path, capsys):
+    assert main(["predict", str(_photo(tmp_path)), "--min-size", "512"]) == 2
+    assert "ResNet-50-FPN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, content, out, words",
+    [
+        ("missing.pth", None, "x.npz", "no such file"),
+        ("w.pth", b"\x80\x02 not really a checkpoint", "x.npz", "w.pth"),
+        ("w.pth", b"PK\x03\x04 truncated zip", "x.npz", "w.pth"),
+        ("w.pth", b"", "x.txt", ".npz"),
+        ("w.pth", b"", "no/folder/x.npz", "does not exist"),
+    ],
+)
+def test_convert_user_errors_are_one_line(tmp_path, capsys, monkeypatch, name, content, out, words):
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    assert main(["convert", name, out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
+    assert not list(tmp_path.glob("*.npz"))
+
+
+def test_convert_help_and_fetch_weights_help():
+    for command in ("convert", "fetch-weights"):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0

@@ -247,14 +247,23 @@ class FasterRCNNResNet50FPN:
             base = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()
                     if k in known}  # fmt: skip
         else:
-            state, base = read_torch_checkpoint(path), {}
-            if "roi_heads.box_predictor.cls_score.weight" in state:
-                n = len(state["roi_heads.box_predictor.cls_score.weight"])
-                if n != 91:
-                    base["num_classes"] = n
-                    base["categories"] = tuple(f"class {i}" for i in range(n))
+            return cls.from_state_dict(read_torch_checkpoint(path), str(path), **overrides)
         model = cls(_make_config(base, overrides))
         model.load_state_dict(state, source=str(path))
+        return model
+
+    @classmethod
+    def from_state_dict(cls, state: dict, source: str = "state dict", **overrides):
+        """A model from torchvision-named arrays (what ``read_torch_checkpoint`` gives). The number
+        of classes is read from the classifier; the batch norms use eps 0.0, as torchvision's
+        builder sets for its COCO v1 files, unless ``batch_norm_eps`` is given."""
+        base: dict = {}
+        classifier = state.get("roi_heads.box_predictor.cls_score.weight")
+        if classifier is not None and np.ndim(classifier) == 2 and len(classifier) != 91:
+            base["num_classes"] = len(classifier)
+            base["categories"] = tuple(f"class {i}" for i in range(len(classifier)))
+        model = cls(_make_config(base, overrides))
+        model.load_state_dict(state, source=source)
         return model
 
     # --- inference --------------------------------------------------------------------------------
