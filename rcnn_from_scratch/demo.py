@@ -200,6 +200,37 @@ def _step_photograph(out: Path, sample, rng: np.random.Generator) -> str:
     )
 
 
+def _step_full_scale(out: Path, sample, rng: np.random.Generator) -> str:
+    """torchvision's COCO Mask R-CNN (ResNet-50-FPN) in NumPy on the astronaut, when its published
+    weights file is in our or torch's cache folder; otherwise one line on how to get it."""
+    from skimage import data
+
+    from .checkpoints.torchvision import PUBLISHED, find_weights
+    from .models.resnet_fpn import maskrcnn_resnet50_fpn
+    from .viz.pyramid import plot_full_scale_detections
+
+    name = "maskrcnn_resnet50_fpn"
+    path = find_weights(name)
+    if path is None:
+        return (
+            f"skipped: {PUBLISHED[name].filename} is not in a cache folder; `python -m "
+            f"rcnn_from_scratch fetch-weights {name}` gets it (170 MB), then run the demo again"
+        )
+    model = maskrcnn_resnet50_fpn(weights=path)
+    photo = data.astronaut()
+    detections = model.predict(photo)
+    keep = detections["scores"] >= 0.5
+    shown = {k: v[keep] for k, v in detections.items()}
+    plot_full_scale_detections(photo, shown, model.categories, 0.5).savefig(
+        out / "6_photo_maskrcnn_resnet50_fpn.png", dpi=110
+    )
+    names = ", ".join(sorted({model.categories[k] for k in shown["labels"]})) or "nothing"
+    return (
+        f"astronaut (512 x 512): {int(keep.sum())} COCO detections (score >= 0.5: {names}) in "
+        f"{model.timings['total']:.1f} s"
+    )
+
+
 STEPS: list[tuple[str, Callable]] = [
     ("IoU and NMS on a generated image", _step_nms),
     ("bilinear interpolation", _step_interpolation),
@@ -209,6 +240,7 @@ STEPS: list[tuple[str, Callable]] = [
     ("RoI pooling versus RoIAlign", _step_roi),
     ("stage 4, Mask R-CNN", _step_mask_rcnn),
     ("a real photograph", _step_photograph),
+    ("the real Mask R-CNN (ResNet-50-FPN)", _step_full_scale),
 ]
 
 

@@ -68,11 +68,13 @@ def test_predict_draws_masks_and_says_what_the_model_knows(tmp_path, capsys):
     assert out.stat().st_size > 0 and "only the generated shapes" in text
 
 
-def test_the_demo_walks_all_four_stages(tmp_path, capsys):
+def test_the_demo_walks_all_four_stages(tmp_path, capsys, empty_caches):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     for stage in ("R-CNN", "Fast R-CNN", "Faster R-CNN", "Mask R-CNN", "photograph"):
         assert stage in text
+    # without torchvision's weights file the full-scale step says how to get it, and goes on
+    assert "fetch-weights maskrcnn_resnet50_fpn" in text
     names = {p.name for p in tmp_path.glob("*.png")}
     expected = {"1_rcnn_detections.png", "2_fast_rcnn_detections.png", "3_rpn_proposals.png",
                 "4_mask_rcnn_masks.png", "4_worked_example_mask.png", "5_photo_mask_rcnn.png"}  # fmt: skip
