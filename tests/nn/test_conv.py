@@ -28,6 +28,14 @@ CASES = [  # (kernel, stride, padding)
 TRANSPOSED_CASES = [(2, 2, 0), (3, 2, 1), (4, 2, 1), (3, 1, 0), ((3, 2), (1, 2), (1, 0))]
 
 
+@pytest.fixture(autouse=True, params=[0, conv.SMALL_MAP], ids=["per-image", "small-maps"])
+def small_map_path(request, monkeypatch):
+    """Every test runs twice: with each image its own GEMM (SMALL_MAP 0), and with the default,
+    where the tests' small maps share GEMMs (several images' patches side by side)."""
+    monkeypatch.setattr(conv, "SMALL_MAP", request.param)
+    return request.param
+
+
 def random_conv(rng, kernel, stride, padding, c_in=3, c_out=4):
     conv = Conv2d(c_in, c_out, kernel, stride, padding, rng=rng).to(np.float64)
     conv.bias.data[:] = rng.standard_normal(c_out)
@@ -374,3 +382,31 @@ def test_one_by_one_stride_two_conv_is_the_gemm_of_the_subsampled_input():
     out, _ = conv2d_forward(x, w, None, stride=2)
     expected = np.einsum("fc,nchw->nfhw", w[:, :, 0, 0], x[:, :, ::2, ::2])
     np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("block", [1, 200, 5000, 1 << 23])
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 1, 1), (3, 2, 1), (1, 2, 0), (2, 1, 0)])
+def test_many_small_maps_share_gemms_and_equal_the_reference(
+    monkeypatch, block, kernel, stride, padding
+):
+    # a batch of RoIs (as the mask head's): one image per GEMM at block 1, a few and a shorter
+    # last group at 200 and 5000, all 13 at once at the default
+    rng = np.random.default_rng(21)
+    x, w, b = (
+        rng.standard_normal((13, 5, 6, 7)),
+        rng.standard_normal((3, 5, kernel, kernel)),
+        np.arange(3.0),
+    )
+    monkeypatch.setattr(conv, "SMALL_MAP", 1024)
+    monkeypatch.setattr(conv, "PATCH_BLOCK", block)
+    for bias in (b, None):
+        out, _ = conv2d_forward(x, w, bias, stride, padding)
+        assert out.flags.c_contiguous and out.shape[0] == 13
+        np.testing.assert_allclose(
+            out, conv2d_reference(x, w, bias, stride, padding), rtol=1e-12, atol=1e-12
+        )
+    x32 = x.astype(np.float32)
+    assert (
+        conv2d_forward(x32, w.astype(np.float32), b.astype(np.float32), stride, padding)[0].dtype
+        == np.float32
+    )
