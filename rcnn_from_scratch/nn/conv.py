@@ -547,6 +547,23 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0):
         raise ValueError(f"padding {padding} leaves no output for an input of size {H}x{W}")
     x_rows = _to_rows(x)  # (C, N H W)
     cols = weight.reshape(C, -1).T @ x_rows  # the one matrix product: (F kh kw, N H W)
+    if stride == (kh, kw) and padding == (0, 0):
+        # stamps that tile the output without overlap (the mask head's 2x2, stride 2): each output
+        # pixel is one entry of cols, so col2im's zeroing and adds become one transposing copy
+        # out[n, f, y kh + i, x kw + j] = cols[f, i, j, n, y, x]
+        out = np.empty((N, F, Ho, Wo), cols.dtype)
+        tiles = out.reshape(N, F, H, kh, W, kw)
+        stamps = cols.reshape(F, kh, kw, N, H, W).transpose(
+            1, 2, 3, 0, 4, 5
+        )  # (kh, kw, N, F, H, W)
+        b = None if bias is None else np.asarray(bias, out.dtype)[:, None, None]
+        for i in range(kh):  # kh kw copies, each reading whole rows of x-neighbours
+            for j in range(kw):
+                if b is None:
+                    tiles[:, :, :, i, :, j] = stamps[i, j]
+                else:
+                    np.add(stamps[i, j], b, out=tiles[:, :, :, i, :, j])
+        return out, ConvTransposeCache(x_rows, weight, x.shape, stride, padding)
     patches = cols.reshape(F, kh, kw, N, H, W).transpose(3, 0, 1, 2, 4, 5)
     outp = col2im(patches, (N, F, Hp, Wp), stride)  # (N, F, Hp, Wp)
     out = outp[:, :, padding[0] : padding[0] + Ho, padding[1] : padding[1] + Wo]

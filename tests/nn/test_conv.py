@@ -25,7 +25,15 @@ CASES = [  # (kernel, stride, padding)
     ((3, 2), (2, 1), (0, 1)),
     (5, 3, 2),
 ]
-TRANSPOSED_CASES = [(2, 2, 0), (3, 2, 1), (4, 2, 1), (3, 1, 0), ((3, 2), (1, 2), (1, 0))]
+TRANSPOSED_CASES = [
+    (2, 2, 0),  # the mask head's: stamps tile the output (one transposing copy, no col2im)
+    ((2, 3), (2, 3), 0),
+    (1, 1, 0),
+    (3, 2, 1),
+    (4, 2, 1),
+    (3, 1, 0),
+    ((3, 2), (1, 2), (1, 0)),
+]
 
 
 @pytest.fixture(autouse=True, params=[0, conv.SMALL_MAP], ids=["per-image", "small-maps"])
@@ -165,6 +173,9 @@ def test_transposed_conv_equals_the_loop_reference(kernel, stride, padding):
     layer.bias.data[:] = rng.standard_normal(2)
     expected = conv_transpose2d_reference(x, layer.weight.data, layer.bias.data, stride, padding)
     np.testing.assert_allclose(layer(x), expected, rtol=1e-12, atol=1e-12)
+    plain = conv_transpose2d_reference(x, layer.weight.data, None, stride, padding)
+    out, _ = conv_transpose2d_forward(x, layer.weight.data, None, stride, padding)
+    np.testing.assert_allclose(out, plain, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kernel, stride, padding", TRANSPOSED_CASES)
