@@ -2,7 +2,9 @@
 
 ``run_training(step_fn, num_steps)`` calls ``step_fn(step) -> {"loss name": value, ...}`` for each
 step; everything model-specific (data, forward, backward, optimiser) lives in ``step_fn``. The bar is
-``tqdm.auto``'s, so it renders in a terminal and in a notebook alike.
+``tqdm.auto``'s when ipywidgets is installed, so it renders in a terminal and in a notebook alike;
+without ipywidgets it is plain ``tqdm`` (``tqdm.auto`` would fall back to it anyway, after printing
+``TqdmWarning: IProgress not found`` in every notebook that imports the package).
 
 Reproducibility: every random draw of the package comes from an explicit ``np.random.Generator``
 (layers take ``rng=``, the backbone ``seed=``). :func:`seed_everything` gives the one generator a run
@@ -17,9 +19,14 @@ import math
 import random
 import time
 from collections.abc import Callable
+from importlib.util import find_spec
 
 import numpy as np
-from tqdm.auto import tqdm
+
+if find_spec("ipywidgets") is not None:
+    from tqdm.auto import tqdm
+else:  # no widgets: the text bar, without tqdm.auto's warning
+    from tqdm import tqdm
 
 __all__ = ["TrainingDiverged", "run_training", "seed_everything"]
 
