@@ -48,7 +48,7 @@ from ..heads.mask_head import MaskHead, mask_probabilities
 from ..nn import WeightsError, load_weights, save_weights
 from ..postprocess import paste_masks_torchvision, postprocess_detections
 from ..proposals.anchors import AnchorGenerator
-from ..proposals.proposal_layer import ProposalConfig, select_proposals
+from ..proposals.proposal_layer import ProposalConfig, proposals_by_level
 from ..proposals.rpn import RPNHead, flatten_rpn_outputs
 from ..roi.multiscale import MultiScaleRoIAlign
 from ..transform import GeneralizedRCNNTransform, resize_boxes
@@ -297,10 +297,8 @@ class FasterRCNNResNet50FPN:
                                 post_nms_top_n=c.rpn_post_nms_top_n_test,
                                 nms_thresh=c.rpn_nms_thresh, score_thresh=c.rpn_score_thresh)  # fmt: skip
         obj, dd = np.concatenate(objectness), np.concatenate(deltas)
-        proposals, scores, levels = select_proposals(
-            obj, dd, anchors, (h, w), config, self.rpn_coder,
-            num_anchors_per_level=per_level, return_levels=True,
-        )  # fmt: skip
+        proposed = proposals_by_level(obj, dd, anchors, (h, w), per_level, config, self.rpn_coder)
+        proposals = proposed.boxes
         self.timings["rpn"] = time.perf_counter() - t
         if record is not None:
             bounds = np.cumsum([0] + per_level)
@@ -309,7 +307,12 @@ class FasterRCNNResNet50FPN:
                 record[f"anchors/{name}"] = anchors[part]
                 record[f"objectness/{name}"] = obj[part]
                 record[f"deltas/{name}"] = dd[part]
-            record.update(proposals=proposals, proposal_scores=scores, proposal_levels=levels)
+            for k, name in enumerate(LEVELS):  # the proposal layer, level by level
+                record[f"candidates/{name}"] = proposed.candidates[k]
+                record[f"candidate_scores/{name}"] = proposed.candidate_scores[k]
+                record[f"after_nms/{name}"] = proposed.candidates[k][proposed.survivors[k]]
+            record.update(proposals=proposals, proposal_scores=proposed.scores,
+                          proposal_levels=proposed.levels)  # fmt: skip
         return P, (h, w), proposals
 
     def _box_detections(self, P, image_size, proposals, record: dict | None) -> dict:
@@ -369,9 +372,11 @@ class FasterRCNNResNet50FPN:
         ``input`` ``(1, 3, Hp, Wp)`` (normalised, resized, padded) and ``image_size`` (resized,
         unpadded); ``C2`` .. ``C5`` (ResNet stages); ``P2`` .. ``P6`` (pyramid levels ``'0'`` ..
         ``'pool'``); per level ``anchors/<name>`` ``(n, 4)``, ``objectness/<name>`` ``(n,)`` logits,
-        ``deltas/<name>`` ``(n, 4)``; ``proposal_candidates`` (per level, the top-k before NMS and the
-        survivors after, from the proposal layer); ``proposals`` ``(R, 4)`` with ``proposal_scores``
-        and ``proposal_levels``; ``roi_levels`` (the pyramid level each RoI was pooled from),
+        ``deltas/<name>`` ``(n, 4)``; the proposal layer per level: ``candidates/<name>`` ``(k, 4)``
+        (the top 1000 anchors by objectness, decoded and clipped), ``candidate_scores/<name>``, and
+        ``after_nms/<name>`` (those that survive the size filter and the level's NMS); then
+        ``proposals`` ``(R, 4)`` (the best 1000 over all levels) with ``proposal_scores`` and
+        ``proposal_levels``; ``roi_levels`` (the pyramid level each RoI was pooled from),
         ``box_features`` ``(R, 256, 7, 7)``, ``class_logits`` ``(R, 91)``, ``box_regression``
         ``(R, 364)``; ``detections_resized`` (in the resized image's pixels) and ``detections`` (in the
         original's); Mask R-CNN adds ``mask_levels``, ``mask_logits`` ``(D, 91, 28, 28)``.

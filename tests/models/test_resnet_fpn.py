@@ -79,6 +79,14 @@ def test_inspect_gives_every_stage_with_the_pyramids_strides(mask_model, photo):
     assert total == 3 * sum((96 // s) * (128 // s) for s in (4, 8, 16, 32)) + 3 * 2 * 2
     R = len(record["proposals"])
     assert 0 < R <= 1000
+    # the proposal layer level by level: top-k per level, then NMS inside each level
+    for name in ("0", "1", "2", "3", "pool"):
+        n = len(record[f"anchors/{name}"])
+        assert len(record[f"candidates/{name}"]) == min(1000, n)
+        kept = record[f"after_nms/{name}"]
+        assert len(kept) <= len(record[f"candidates/{name}"])
+    assert R == min(1000, sum(len(record[f"after_nms/{n}"]) for n in ("0", "1", "2", "3", "pool")))
+    assert np.all(np.diff(record["proposal_scores"]) <= 0)
     assert record["class_logits"].shape == (R, 91)
     assert record["box_regression"].shape == (R, 364)
     assert record["roi_levels"].shape == (R,)
