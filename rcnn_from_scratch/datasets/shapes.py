@@ -28,6 +28,14 @@ no loop over pixels). Later objects are painted over earlier ones; each mask hol
 *visible* pixels; an object with fewer than 20 visible pixels is removed from the annotations (its
 few pixels stay painted). Its box is the tight box of its visible mask: columns ``3..10`` give
 ``x1 = 3, x2 = 11``.
+
+The multi-scale variant (``variant="multiscale"``, :data:`MULTISCALE`, for the feature pyramid):
+256 x 256 images, 2 to 8 objects, size ``s = round(exp(u))`` with ``u`` uniform in
+``[log 4, log 80]`` (log-uniform: objects 8 to 160 pixels across, about half of them *small* in
+COCO's sense, mask area below 32^2), and an object with fewer than 16 visible pixels removed. The
+draws are the same, in the same order; then the placed objects are painted by **decreasing** ``s``
+(a stable sort: equal sizes keep their drawing order), so a small object lies on top of a large one
+instead of under it.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ from ..boxes import box_iou
 __all__ = [
     "CLASS_NAMES",
     "ShapesSpec",
+    "MULTISCALE",
+    "VARIANTS",
     "make_shapes_sample",
     "ShapesDataset",
     "Shape",
@@ -76,8 +86,18 @@ class ShapesSpec:
     max_overlap_iou: float = 0.3
     placement_tries: int = 50
     min_visible_pixels: int = 20
+    size_distribution: str = "uniform"  # or "log_uniform" (the multi-scale variant)
+    paint_order: str = "drawn"  # or "decreasing_size" (the multi-scale variant)
 
     def __post_init__(self):
+        if self.size_distribution not in ("uniform", "log_uniform"):
+            raise ValueError(
+                f"size_distribution must be 'uniform' or 'log_uniform'; got {self.size_distribution!r}"
+            )
+        if self.paint_order not in ("drawn", "decreasing_size"):
+            raise ValueError(
+                f"paint_order must be 'drawn' or 'decreasing_size'; got {self.paint_order!r}"
+            )
         if not 1 <= self.min_size <= self.max_size:
             raise ValueError(f"sizes must satisfy 1 <= min_size <= max_size; got {self}")
         if self.image_size < 2 * self.max_size:
@@ -93,6 +113,35 @@ class ShapesSpec:
             raise ValueError(f"min_colour_distance must lie in [0, 220]; got {self}")
         if self.placement_tries < 1:
             raise ValueError(f"placement_tries must be >= 1; got {self.placement_tries}")
+
+
+# SHAPES.md's multi-scale variant, for the feature pyramid
+MULTISCALE = ShapesSpec(
+    image_size=256, min_objects=2, max_objects=8, min_size=4, max_size=80,
+    min_visible_pixels=16, size_distribution="log_uniform", paint_order="decreasing_size",
+)  # fmt: skip
+VARIANTS = {"standard": ShapesSpec(), "multiscale": MULTISCALE}
+
+
+def _spec_of(variant: str, spec: ShapesSpec | None) -> ShapesSpec:
+    """The spec a caller asked for: ``spec`` itself, or the named variant's."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}; got {variant!r}")
+    if spec is None:
+        return VARIANTS[variant]
+    if not isinstance(spec, ShapesSpec):
+        raise ValueError(f"spec must be a ShapesSpec; got {type(spec).__name__}")
+    if variant != "standard" and spec != VARIANTS[variant]:
+        raise ValueError("give either variant or spec, not both")
+    return spec
+
+
+def _draw_size(rng: np.random.Generator, spec: ShapesSpec) -> int:
+    """``s``: an integer uniform in ``[min, max]``, or ``round(exp(u))``, ``u`` uniform in logs."""
+    if spec.size_distribution == "uniform":
+        return int(rng.integers(spec.min_size, spec.max_size + 1))
+    u = rng.uniform(np.log(spec.min_size), np.log(spec.max_size))
+    return int(np.clip(np.rint(np.exp(u)), spec.min_size, spec.max_size))
 
 
 def _with(spec: ShapesSpec, image_size: int | None, max_objects: int | None) -> ShapesSpec:
@@ -162,7 +211,8 @@ class Shape(NamedTuple):
 
 
 def draw_layout(seed: int, spec: ShapesSpec = ShapesSpec()):
-    """The random half of the generator: the background colour and the objects, in painting order.
+    """The random half of the generator: the background colour and the objects, in painting order
+    (the drawing order, or by decreasing size for ``spec.paint_order == "decreasing_size"``).
 
     Returns:
         ``(background, shapes)``: background ``(3,)`` int64 RGB and a list of :class:`Shape` (objects
@@ -177,7 +227,7 @@ def draw_layout(seed: int, spec: ShapesSpec = ShapesSpec()):
     for _ in range(int(rng.integers(spec.min_objects, spec.max_objects + 1))):
         for _try in range(spec.placement_tries):
             label = int(rng.integers(1, 4))
-            s = int(rng.integers(spec.min_size, spec.max_size + 1))
+            s = _draw_size(rng, spec)
             left, top, right, bottom = _extent(label, s)
             cx = rng.uniform(left, size - right)
             cy = rng.uniform(top, size - bottom)
@@ -188,6 +238,8 @@ def draw_layout(seed: int, spec: ShapesSpec = ShapesSpec()):
             continue  # no free place found: the object is dropped
         colour = _draw_colour(rng, background, spec.min_colour_distance)
         shapes.append(Shape(label, float(cx), float(cy), s, tuple(int(c) for c in colour)))
+    if spec.paint_order == "decreasing_size":  # large first: small objects end up on top
+        shapes = sorted(shapes, key=lambda shape: -shape.s)  # stable: ties keep drawing order
     return background, shapes
 
 
@@ -217,7 +269,8 @@ def make_shapes_sample(
     seed: int,
     image_size: int | None = None,
     max_objects: int | None = None,
-    spec: ShapesSpec = ShapesSpec(),
+    spec: ShapesSpec | None = None,
+    variant: str = "standard",
 ):
     """One image and its annotations, determined by ``seed`` (see the module docstring).
 
@@ -225,7 +278,9 @@ def make_shapes_sample(
         seed: an integer >= 0, fed to ``np.random.default_rng``.
         image_size: side of the square image; default ``spec.image_size`` (128, the spec's).
         max_objects: objects drawn at most; default ``spec.max_objects`` (4, the spec's).
-        spec: every other number of the generator; the defaults are ``SHAPES.md`` exactly.
+        spec: every other number of the generator; default the variant's (``SHAPES.md`` exactly).
+        variant: ``"standard"`` (128 x 128, 1-4 objects of 16-48 pixels) or ``"multiscale"``
+            (256 x 256, 2-8 objects of 8-160 pixels painted large first: :data:`MULTISCALE`).
 
     Returns:
         ``(image, target)``: ``image`` ``(H, W, 3)`` uint8; ``target`` a dict with ``"boxes"``
@@ -234,9 +289,10 @@ def make_shapes_sample(
         visible pixels (torchvision's target format). ``N`` may be 0 when every object is dropped.
 
     Raises:
-        ValueError: a negative or non-integer seed, or an impossible size (see :class:`ShapesSpec`).
+        ValueError: a negative or non-integer seed, an impossible size (see :class:`ShapesSpec`),
+            an unknown variant, or both a variant and a different spec.
     """
-    spec = _with(spec, image_size, max_objects)
+    spec = _with(_spec_of(variant, spec), image_size, max_objects)
     background, shapes = draw_layout(seed, spec)
     return render(background, shapes, spec.image_size, spec.min_visible_pixels)
 
@@ -268,7 +324,9 @@ class ShapesDataset:
         split: ``"train"`` or ``"eval"``.
         size: number of samples (default: 10^6 for train, 200 for eval, the spec's figure).
         image_size, max_objects: as in :func:`make_shapes_sample` (default: the spec's 128 and 4).
-        spec: the generator's other numbers.
+        spec: the generator's other numbers (default: the variant's).
+        variant: ``"standard"`` or ``"multiscale"`` (:data:`MULTISCALE`), as in
+            :func:`make_shapes_sample`.
     """
 
     def __init__(
@@ -277,7 +335,8 @@ class ShapesDataset:
         size: int | None = None,
         image_size: int | None = None,
         max_objects: int | None = None,
-        spec: ShapesSpec = ShapesSpec(),
+        spec: ShapesSpec | None = None,
+        variant: str = "standard",
     ):
         if split not in ("train", "eval"):
             raise ValueError(f"split must be 'train' or 'eval'; got {split!r}")
@@ -285,7 +344,8 @@ class ShapesDataset:
         size = (limit if split == "train" else EVAL_SIZE) if size is None else int(size)
         if not 0 <= size <= limit:
             raise ValueError(f"size must be in [0, {limit}] for the {split} split; got {size}")
-        self.split, self.size, self.spec = split, size, _with(spec, image_size, max_objects)
+        self.split, self.size = split, size
+        self.spec = _with(_spec_of(variant, spec), image_size, max_objects)
 
     @property
     def seeds(self) -> range:
