@@ -22,38 +22,15 @@ coarser level, where it adds to that level's own gradient.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from ..nn.conv import Conv2d
 from ..nn.init import make_rng
-from ..nn.module import Module, Sequential
+from ..nn.module import Module, ModuleList, Sequential
 from ..nn.pooling import max_pool2d_backward, max_pool2d_forward
 from ..nn.upsample import interpolate_nearest_backward, interpolate_nearest_forward
 
-__all__ = ["FeaturePyramidNetwork", "BackboneWithFPN", "ModuleList"]
-
-
-class ModuleList(Module):
-    """Modules by index, ``"0"``, ``"1"``... (torchvision's ``nn.ModuleList``): a container whose
-    parameters are named ``"{i}.<name>"``; it has no forward of its own."""
-
-    def __init__(self, modules: Sequence[Module]):
-        self.modules = list(modules)
-
-    def children(self):
-        return ((str(i), m) for i, m in enumerate(self.modules))
-
-    def named_parameters(self, prefix: str = ""):
-        for i, m in enumerate(self.modules):
-            yield from m.named_parameters(f"{prefix}{i}.")
-
-    def __getitem__(self, i: int) -> Module:
-        return self.modules[i]
-
-    def __len__(self) -> int:
-        return len(self.modules)
+__all__ = ["FeaturePyramidNetwork", "BackboneWithFPN"]
 
 
 def _check_channels(in_channels_list, out_channels) -> tuple[list[int], int]:

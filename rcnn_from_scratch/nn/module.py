@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Parameter", "Module", "Sequential"]
+__all__ = ["Parameter", "Module", "ModuleList", "Sequential"]
 
 
 class Parameter:
@@ -136,17 +136,17 @@ class Module:
         return f"{type(self).__name__}({inner})"
 
 
-class Sequential(Module):
-    """Layers applied in order; backward runs them in reverse. Children are named ``"0"``, ``"1"``..."""
+class ModuleList(Module):
+    """Modules by index (torchvision's ``nn.ModuleList``): children and parameters are named
+    ``"0"``, ``"1"``..., so keys come out as ``"{i}.<name>"``; it has no forward of its own."""
 
-    def __init__(self, *layers: Module):
-        for i, layer in enumerate(layers):
+    def __init__(self, modules=()):
+        self.layers = list(modules)
+        for i, layer in enumerate(self.layers):
             if not isinstance(layer, Module):
                 raise ValueError(
-                    f"Sequential takes Modules; argument {i} is {type(layer).__name__}"
+                    f"{type(self).__name__} takes Modules; item {i} is {type(layer).__name__}"
                 )
-            setattr(self, str(i), layer)
-        self.layers = list(layers)
 
     def children(self):
         return ((str(i), m) for i, m in enumerate(self.layers))
@@ -160,6 +160,20 @@ class Sequential(Module):
 
     def __len__(self) -> int:
         return len(self.layers)
+
+    @property
+    def modules(self) -> list[Module]:
+        """The modules in order (the same list as ``layers``)."""
+        return self.layers
+
+
+class Sequential(ModuleList):
+    """Layers applied in order; backward runs them in reverse. Children are named ``"0"``, ``"1"``..."""
+
+    def __init__(self, *layers: Module):
+        super().__init__(layers)
+        for i, layer in enumerate(self.layers):
+            setattr(self, str(i), layer)
 
     def forward(self, x):
         for layer in self.layers:

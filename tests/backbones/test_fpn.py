@@ -45,9 +45,9 @@ def test_output_names_and_shapes_and_pool_is_the_last_level_subsampled(sizes):
 def test_top_down_sum_by_hand_with_identity_laterals():
     # 1x1 laterals = identity, 3x3 outputs = identity (centre tap): P_i is the top-down sum itself
     fpn = FeaturePyramidNetwork([1, 1], 1, extra_pool=False, rng=0)
-    for block in fpn.inner_blocks.modules:
+    for block in fpn.inner_blocks.layers:
         block[0].weight.data[...] = 1
-    for block in fpn.layer_blocks.modules:
+    for block in fpn.layer_blocks.layers:
         block[0].weight.data[...] = 0
         block[0].weight.data[0, 0, 1, 1] = 1
     fine = np.arange(12, dtype=np.float64).reshape(1, 1, 3, 4)
