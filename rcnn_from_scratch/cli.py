@@ -267,6 +267,35 @@ def _fetch_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _book(args: argparse.Namespace) -> int:
+    """Execute the notebooks and write the book and the slides (the ``book`` extra)."""
+    import importlib.util
+    import time
+    from pathlib import Path
+
+    missing = [
+        m for m in ("nbconvert", "nbclient", "latex2mathml") if not importlib.util.find_spec(m)
+    ]
+    if missing:
+        return _fail(f'the book needs {", ".join(missing)}: pip install -e ".[book]"')
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return _fail(f"--out {out}: exists and is not a folder")
+    if not out.resolve().parent.is_dir():
+        return _fail(f"--out {out}: the folder {out.resolve().parent} does not exist")
+    from .book import build_book, find_notebooks
+
+    try:
+        find_notebooks(args.notebooks)  # every user error before the first notebook runs
+    except ValueError as err:
+        return _fail(str(err))
+    start = time.perf_counter()
+    report = build_book(out, args.notebooks)
+    print(f"{len(report.pages)} pages in {time.perf_counter() - start:.0f} s; "
+          f"open {out / 'index.html'}")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m rcnn_from_scratch",
@@ -358,6 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("file", help="a torchvision ResNet-50-FPN .pth (either torch.save format)")
     convert.add_argument("out", help=".npz file to write (the config is recorded in it)")
     convert.set_defaults(run=_convert)
+
+    book = commands.add_parser(
+        "book", help="execute the notebooks and write the lecture as a web book and as slides"
+    )
+    book.add_argument("--out", default="book", help="folder to write the site into (default: book)")
+    book.add_argument("--notebooks", nargs="+", metavar="NAME",
+                      help="build only the notebooks whose names start so (e.g. 00 03b)")  # fmt: skip
+    book.set_defaults(run=_book)
     return parser
 
 
