@@ -33,6 +33,7 @@ __all__ = [
     "comparison_table",
     "training_seconds",
     "time_detectors",
+    "time_on_boxes",
     "timing_table",
 ]
 
@@ -210,6 +211,38 @@ def time_detectors(images, stages=STAGES) -> dict[str, dict[str, float]]:
                "regions": float(np.mean(regions))}
         for name in stages
     }  # fmt: skip
+
+
+def time_on_boxes(image, boxes, proposal_seconds: float, stages=STAGES[:3]) -> dict[str, dict]:
+    """Seconds of each part of each stage on one image, R-CNN and Fast R-CNN given the same boxes.
+
+    The lecture's cost story: R-CNN's top 2,000 selective-search boxes through its CNN, Fast R-CNN's
+    one backbone pass plus RoI pooling of the same boxes, Faster R-CNN's RPN instead of them.
+
+    Args:
+        image: ``H x W x 3`` uint8 (or float in ``[0, 1]``).
+        boxes: ``(R, 4)`` selective-search boxes ``x1, y1, x2, y2`` in the image's pixels (e.g. the
+            top 2,000 of :func:`selective_search`).
+        proposal_seconds: what computing ``boxes`` took; the "proposals" time of the two stages that
+            use them (Faster R-CNN's is its RPN's, measured here).
+        stages: any of ``"R-CNN"``, ``"Fast R-CNN"``, ``"Faster R-CNN"``, ``"Mask R-CNN"``.
+
+    Returns:
+        ``{stage: {"proposals", "features", "heads"}}`` in seconds, stages in the given order.
+    """
+    if not np.isfinite(proposal_seconds) or proposal_seconds < 0:
+        raise ValueError(
+            f"proposal_seconds must be a non-negative number; got {proposal_seconds!r}"
+        )
+    boxes = np.asarray(boxes, np.float32)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (R, 4); got {boxes.shape}")
+    result = {}
+    for name in stages:
+        _, t = _run(name, _load(name)[0], image, boxes)
+        t.setdefault("proposals", float(proposal_seconds))
+        result[name] = {k: float(t[k]) for k in TIMES}
+    return result
 
 
 def timing_table(times: dict[str, dict[str, float]]) -> str:

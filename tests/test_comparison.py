@@ -38,3 +38,22 @@ def test_timing_on_unlabelled_images_reports_every_part_and_the_regions():
     assert times["Fast R-CNN"]["proposals"] > times["Faster R-CNN"]["proposals"] > 0
     lines = timing_table(times).splitlines()
     assert len(lines) == 4 and lines[3].startswith("| Faster R-CNN |") and lines[3].endswith("x |")
+
+
+def test_timing_on_given_boxes_uses_them_and_their_proposal_time():
+    import pytest
+
+    from rcnn_from_scratch.comparison import time_on_boxes
+    from rcnn_from_scratch.datasets.shapes import make_shapes_sample
+
+    image = make_shapes_sample(7)[0]
+    boxes = np.array([[10, 10, 60, 60], [30, 40, 100, 90]], np.float32)
+    times = time_on_boxes(image, boxes, 1.5)
+    assert list(times) == ["R-CNN", "Fast R-CNN", "Faster R-CNN"]
+    assert times["R-CNN"]["proposals"] == times["Fast R-CNN"]["proposals"] == 1.5
+    assert 0 < times["Faster R-CNN"]["proposals"] < 1.5  # the RPN's own time, not the given one
+    assert all(v > 0 for t in times.values() for k, v in t.items() if k != "proposals")
+    with pytest.raises(ValueError, match="boxes"):
+        time_on_boxes(image, boxes[:, :3], 1.5)
+    with pytest.raises(ValueError, match="proposal_seconds"):
+        time_on_boxes(image, boxes, -1.0)
