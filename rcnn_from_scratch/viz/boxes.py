@@ -114,7 +114,7 @@ def plot_iou_thresholds(box, thresholds=None) -> Figure:
         thresholds = {
             0.3: "RPN / R-CNN SVM negative below",
             0.5: "detection correct, RoI foreground at or above",
-            0.7: "RPN positive above",
+            0.7: "RPN positive at or above",
         }
     g = as_boxes([box], "box")[0]
     shifted = boxes_at_iou(g, list(thresholds))
