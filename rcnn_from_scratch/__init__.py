@@ -23,6 +23,7 @@ from .evaluation import EvaluationResult, evaluate_detections
 from .models.fast_rcnn import FastRCNN
 from .models.faster_rcnn import FasterRCNN
 from .models.mask_rcnn import MaskRCNN
+from .models.mask_rcnn_fpn import MaskRCNNFPN
 from .models.rcnn import RCNN
 from .models.resnet_fpn import fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
 from .proposals.anchors import AnchorGenerator
@@ -39,6 +40,7 @@ __all__ = [
     "FastRCNN",
     "FasterRCNN",
     "MaskRCNN",
+    "MaskRCNNFPN",
     "RCNN",
     "RoIAlign",
     "RoIPool",

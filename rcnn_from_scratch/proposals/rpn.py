@@ -20,7 +20,7 @@ from ..nn import Conv2d, Module, ReLU, binary_cross_entropy_with_logits, smooth_
 from ..nn.init import make_rng
 from ..targets.rpn_targets import RPNTargets
 
-__all__ = ["RPNHead", "RPNLoss", "rpn_loss", "flatten_rpn_outputs"]
+__all__ = ["RPNHead", "RPNLoss", "rpn_loss", "rpn_loss_over_levels", "flatten_rpn_outputs"]
 
 
 class RPNHead(Module):
@@ -71,6 +71,18 @@ class RPNLoss(NamedTuple):
     ddeltas: np.ndarray  # (N, 4 A, h, w)
 
 
+def _rpn_loss_flat(obj, d, targets: list[RPNTargets], beta: float):
+    """The two losses and their gradients on flattened outputs ``(N, T)``, ``(N, T, 4)``."""
+    pos = np.stack([t.sampled_pos for t in targets])  # (N, T)
+    sampled = pos | np.stack([t.sampled_neg for t in targets])
+    labels = np.stack([t.labels for t in targets]).clip(0, 1)
+    count = max(int(sampled.sum()), 1)
+    obj_loss, dobj = binary_cross_entropy_with_logits(obj, labels, weights=sampled, reduction="sum")
+    target_deltas = np.stack([t.deltas for t in targets])  # (N, T, 4)
+    box_loss, dd = smooth_l1(d, target_deltas, beta, weights=pos[..., None], reduction="sum")
+    return obj_loss / count, box_loss / count, dobj / count, dd / count
+
+
 def rpn_loss(objectness, deltas, targets: list[RPNTargets], beta: float = 1.0 / 9) -> RPNLoss:
     """The RPN's two losses over the sampled anchors of every image (torchvision's normalisation:
     BCE averaged over the sampled anchors; smooth L1 summed over the positives and divided by the
@@ -81,14 +93,53 @@ def rpn_loss(objectness, deltas, targets: list[RPNTargets], beta: float = 1.0 / 
         targets: one :class:`RPNTargets` per image, over the same ``h w A`` anchors.
     """
     obj, d = flatten_rpn_outputs(objectness, deltas)
-    pos = np.stack([t.sampled_pos for t in targets])  # (N, h w A)
-    sampled = pos | np.stack([t.sampled_neg for t in targets])
-    labels = np.stack([t.labels for t in targets]).clip(0, 1)
-    count = max(int(sampled.sum()), 1)
-    obj_loss, dobj = binary_cross_entropy_with_logits(obj, labels, weights=sampled, reduction="sum")
-    target_deltas = np.stack([t.deltas for t in targets])  # (N, h w A, 4)
-    box_loss, dd = smooth_l1(d, target_deltas, beta, weights=pos[..., None], reduction="sum")
-    dobj, dd = _unflatten(dobj / count, dd / count, objectness.shape)
-    return RPNLoss(
-        obj_loss / count, box_loss / count, dobj.astype(objectness.dtype), dd.astype(deltas.dtype)
-    )
+    obj_loss, box_loss, dobj, dd = _rpn_loss_flat(obj, d, targets, beta)
+    dobj, dd = _unflatten(dobj, dd, objectness.shape)
+    return RPNLoss(obj_loss, box_loss, dobj.astype(objectness.dtype), dd.astype(deltas.dtype))
+
+
+class RPNLevelsLoss(NamedTuple):
+    objectness: float
+    box_regression: float
+    dobjectness: list[np.ndarray]  # per level, (N, A, h_l, w_l)
+    ddeltas: list[np.ndarray]  # per level, (N, 4 A, h_l, w_l)
+
+
+def rpn_loss_over_levels(
+    objectness, deltas, targets: list[RPNTargets], beta: float = 1.0 / 9
+) -> RPNLevelsLoss:
+    """:func:`rpn_loss` over a pyramid: one head's outputs on every level, one loss.
+
+    Each level's outputs are flattened (location by location, ``A`` per location) and the levels
+    concatenated in order, which is the order of the anchors of ``AnchorGenerator`` over the same
+    maps; the loss is :func:`rpn_loss`'s on the concatenation (one normalisation over all levels, as
+    torchvision), and the gradient is split back per level and unflattened.
+
+    Args:
+        objectness: a list of ``L`` arrays ``(N, A, h_l, w_l)``; ``deltas``: ``L`` arrays
+            ``(N, 4 A, h_l, w_l)``.
+        targets: one :class:`RPNTargets` per image over the ``sum_l h_l w_l A`` anchors.
+
+    Returns:
+        :class:`RPNLevelsLoss`, the gradients as lists by level, shaped as the inputs.
+    """
+    if len(objectness) != len(deltas) or not len(objectness):
+        raise ValueError(
+            f"objectness and deltas must be lists of one array per level, of one length; got "
+            f"{len(objectness)} and {len(deltas)}"
+        )
+    flat = [flatten_rpn_outputs(o, d) for o, d in zip(objectness, deltas, strict=True)]
+    sizes = [f[0].shape[1] for f in flat]
+    obj = np.concatenate([f[0] for f in flat], axis=1)  # (N, T)
+    d = np.concatenate([f[1] for f in flat], axis=1)  # (N, T, 4)
+    total = np.stack([t.labels for t in targets]).shape[1]
+    if total != obj.shape[1]:
+        raise ValueError(f"targets cover {total} anchors; the levels' outputs {obj.shape[1]}")
+    obj_loss, box_loss, dobj, dd = _rpn_loss_flat(obj, d, targets, beta)
+    cuts = np.cumsum(sizes)[:-1]
+    dobjs, dds = [], []
+    for lv, (g_obj, g_d) in enumerate(zip(np.split(dobj, cuts, 1), np.split(dd, cuts, 1))):
+        a, b = _unflatten(g_obj, g_d, objectness[lv].shape)  # (N, A, h, w), (N, 4 A, h, w)
+        dobjs.append(a.astype(objectness[lv].dtype))
+        dds.append(b.astype(deltas[lv].dtype))
+    return RPNLevelsLoss(obj_loss, box_loss, dobjs, dds)
