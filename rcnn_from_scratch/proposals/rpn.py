@@ -138,7 +138,8 @@ def rpn_loss_over_levels(
     obj_loss, box_loss, dobj, dd = _rpn_loss_flat(obj, d, targets, beta)
     cuts = np.cumsum(sizes)[:-1]
     dobjs, dds = [], []
-    for lv, (g_obj, g_d) in enumerate(zip(np.split(dobj, cuts, 1), np.split(dd, cuts, 1))):
+    pieces = zip(np.split(dobj, cuts, 1), np.split(dd, cuts, 1), strict=True)
+    for lv, (g_obj, g_d) in enumerate(pieces):
         a, b = _unflatten(g_obj, g_d, objectness[lv].shape)  # (N, A, h, w), (N, 4 A, h, w)
         dobjs.append(a.astype(objectness[lv].dtype))
         dds.append(b.astype(deltas[lv].dtype))
