@@ -17,6 +17,15 @@ The recipe, per class (area range "all", no crowd regions):
 AP@0.5 and AP@0.75 use one threshold, mAP the mean over the ten. A class with no ground truth in any
 image has no AP (``COCOeval`` writes -1; here ``nan``) and is left out of the means over classes.
 
+AP by size (``area_range="small" | "medium" | "large"``, COCO's ranges on the *mask* area of the
+ground truth, bounds inclusive): a ground truth outside the range is *ignored*, not removed. A
+detection prefers the best free ground truth inside the range, and takes an ignored one only when no
+ground truth inside qualifies; a detection matched to an ignored ground truth, or unmatched with its
+own area outside the range (its mask's pixels, or its box's ``w h`` for boxes), counts neither as a
+true nor as a false positive. The RPN's recall (:func:`proposal_recall`) is ``COCOeval`` with
+``useCats=0`` on the proposals in their order: the fraction of ground truths (in the range) that the
+first ``n`` proposals match one to one at IoU ``t``.
+
 Box IoU is the package's ``box_iou`` (width ``x2 - x1``, no +1: what COCO computes from ``x, y, w, h``);
 mask IoU counts pixels of ``(H, W)`` bool masks.
 """
@@ -39,6 +48,10 @@ __all__ = [
     "mask_iou",
     "match_detections",
     "match_detections_reference",
+    "match_detections_with_ignore",
+    "AREA_RANGES",
+    "evaluate_by_size",
+    "proposal_recall",
     "average_precision",
     "format_results",
 ]
@@ -46,6 +59,13 @@ __all__ = [
 # the same expressions as pycocotools' Params, so the floats are identical
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1)
+# COCO's area ranges in pixels, bounds inclusive (pycocotools' Params.areaRng)
+AREA_RANGES = {
+    "all": (0.0, 1e5**2),
+    "small": (0.0, 32.0**2),
+    "medium": (32.0**2, 96.0**2),
+    "large": (96.0**2, 1e5**2),
+}
 
 
 def mask_iou(masks1, masks2) -> np.ndarray:
@@ -117,25 +137,71 @@ def match_detections_reference(iou, iou_thresholds=IOU_THRESHOLDS) -> np.ndarray
     return matches
 
 
-def average_precision(scores, matched, num_gt: int) -> np.ndarray:
+def match_detections_with_ignore(iou, gt_ignore, iou_thresholds=IOU_THRESHOLDS):
+    """:func:`match_detections` when some ground truths are ignored (outside the area range).
+
+    ``COCOeval`` visits the ground truths with the kept ones first and stops at the first ignored
+    one once a kept one is matched: a detection takes the best free kept ground truth at IoU
+    ``>= t`` if there is one, else the best free ignored one (ties: the later index, as before).
+
+    Args:
+        iou: ``(D, G)`` IoU, detections in descending score order.
+        gt_ignore: ``(G,)`` bool, the ignored ground truths.
+
+    Returns:
+        ``(matches (T, D) int64, matched_ignored (T, D) bool)``: the ground truth each detection
+        takes (-1 for none), and whether that ground truth is an ignored one.
+    """
+    iou = np.asarray(iou, dtype=np.float64)
+    ignore = np.asarray(gt_ignore, bool).reshape(-1)
+    thr = np.minimum(np.asarray(iou_thresholds, np.float64), 1 - 1e-10)
+    num_d, num_g = iou.shape
+    if ignore.shape != (num_g,):
+        raise ValueError(f"gt_ignore must have shape ({num_g},); got {ignore.shape}")
+    matches = np.full((len(thr), num_d), -1, np.int64)
+    if num_g == 0:
+        return matches, np.zeros(matches.shape, bool)
+    taken = np.zeros((len(thr), num_g), bool)
+    rows = np.arange(len(thr))
+    for d in np.flatnonzero(iou.max(axis=1) >= thr.min()):
+        ok = (iou[d][None, :] >= thr[:, None]) & ~taken  # (T, G)
+        choice = np.full(len(thr), -1, np.int64)
+        for block in (~ignore, ignore):  # the kept ground truths first
+            cand = ok & block[None, :]
+            score = np.where(cand, iou[d][None, :], -1.0)
+            best = num_g - 1 - np.argmax(score[:, ::-1], axis=1)  # the last maximum wins ties
+            hit = (choice < 0) & cand[rows, best]
+            choice[hit] = best[hit]
+        hit = choice >= 0
+        matches[hit, d] = choice[hit]
+        taken[rows[hit], choice[hit]] = True
+    matched_ignored = (matches >= 0) & ignore[np.maximum(matches, 0)]
+    return matches, matched_ignored
+
+
+def average_precision(scores, matched, num_gt: int, ignored=None) -> np.ndarray:
     """COCO's 101-point interpolated AP from the detections of one class over all images.
 
     Args:
         scores: ``(D,)`` scores of the detections, images concatenated in order.
         matched: ``(T, D)`` bool, whether each detection is a true positive at each threshold.
         num_gt: number of ground truths of the class (> 0).
+        ignored: optional ``(T, D)`` bool, detections that count neither as true nor as false
+            positives (by size: matched to an ignored ground truth, or outside the area range).
 
     Returns:
         ``(T, R)`` float64: the interpolated precision at each recall threshold (AP is its mean over R).
     """
     order = np.argsort(-np.asarray(scores), kind="mergesort")  # stable, as COCOeval
-    tp = np.cumsum(matched[:, order], axis=1, dtype=np.float64)  # (T, D)
-    fp = np.cumsum(~matched[:, order], axis=1, dtype=np.float64)
+    kept = np.ones(matched.shape, bool) if ignored is None else ~np.asarray(ignored, bool)
+    tp = np.cumsum((matched & kept)[:, order], axis=1, dtype=np.float64)  # (T, D)
+    fp = np.cumsum((~matched & kept)[:, order], axis=1, dtype=np.float64)
     out = np.zeros((len(matched), len(RECALL_THRESHOLDS)))
     if len(order) == 0:
         return out
     recall = tp / num_gt
-    precision = tp / (tp + fp)
+    with np.errstate(invalid="ignore"):  # ignored detections before any counted one: 0 / 0
+        precision = np.nan_to_num(tp / (tp + fp))
     # the envelope: best precision at this rank or any later (higher-recall) one
     envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
     for t in range(len(matched)):  # ten thresholds, whole-array work each
@@ -236,6 +302,7 @@ def evaluate_detections(
     num_classes: int = 3,
     max_dets: int = 100,
     class_names: Sequence[str] | None = None,
+    area_range: str = "all",
 ) -> EvaluationResult:
     """COCO-style box or mask AP of detections against ground truth (see the module docstring).
 
@@ -249,6 +316,9 @@ def evaluate_detections(
         num_classes: K, the foreground classes ``1..K``.
         max_dets: detections kept per image and class, the best by score (COCO's ``maxDets``).
         class_names: K names for the table; default the shapes data set's when K = 3, else numbers.
+        area_range: ``"all"``, ``"small"``, ``"medium"`` or ``"large"`` (:data:`AREA_RANGES`, on
+            the ground truth's mask area; a target without masks uses its box area, as does a
+            detection for ``"bbox"``).
 
     Returns:
         An :class:`EvaluationResult`. Images with no detections or no ground truth are normal.
@@ -266,16 +336,22 @@ def evaluate_detections(
         )
     if int(max_dets) < 1:
         raise ValueError(f"max_dets must be >= 1; got {max_dets}")
+    if area_range not in AREA_RANGES:
+        raise ValueError(f"area_range must be one of {sorted(AREA_RANGES)}; got {area_range!r}")
+    low, high = AREA_RANGES[area_range]
     if class_names is None:
         class_names = _default_class_names(num_classes)
     if len(class_names) != num_classes:
         raise ValueError(f"class_names must hold {num_classes} names; got {len(class_names)}")
     scores = [[] for _ in range(num_classes)]  # per class: one (D_i,) array per image
     matched = [[] for _ in range(num_classes)]  # per class: one (T, D_i) array per image
+    ignored = [[] for _ in range(num_classes)]  # per class: one (T, D_i) array per image
     num_gt = np.zeros(num_classes, np.int64)
     for n, (pred, target) in enumerate(zip(predictions, targets, strict=True)):
         p = _read(pred, f"predictions[{n}]", iou_type, num_classes, with_scores=True)
         g = _read(target, f"targets[{n}]", iou_type, num_classes, with_scores=False)
+        gt_area = _areas(target, g["boxes"])
+        dt_area = _areas(p if iou_type == "segm" else {}, p["boxes"])
         if iou_type == "segm" and len(p["masks"]) and len(g["masks"]):
             if p["masks"].shape[1:] != g["masks"].shape[1:]:
                 raise ValueError(f"predictions[{n}] and targets[{n}] masks differ in (H, W)")
@@ -283,21 +359,104 @@ def evaluate_detections(
             gi = np.flatnonzero(g["labels"] == k + 1)
             di = np.flatnonzero(p["labels"] == k + 1)
             di = di[np.argsort(-p["scores"][di], kind="mergesort")][: int(max_dets)]
-            num_gt[k] += len(gi)
+            gt_ignore = (gt_area[gi] < low) | (gt_area[gi] > high)
+            num_gt[k] += int((~gt_ignore).sum())
             if iou_type == "bbox":
                 iou = box_iou(p["boxes"][di].astype(np.float64), g["boxes"][gi].astype(np.float64))
             else:
                 iou = mask_iou(p["masks"][di], g["masks"][gi])
             scores[k].append(p["scores"][di])
-            matched[k].append(match_detections(iou) >= 0)
+            if area_range == "all":
+                m, ign = match_detections(iou), np.zeros((len(IOU_THRESHOLDS), len(di)), bool)
+            else:
+                m, ign = match_detections_with_ignore(iou, gt_ignore)
+                outside = (dt_area[di] < low) | (dt_area[di] > high)
+                ign |= (m < 0) & outside[None, :]  # unmatched and of another size
+            matched[k].append(m >= 0)
+            ignored[k].append(ign)
     num_r = len(RECALL_THRESHOLDS)
     precision = np.full((len(IOU_THRESHOLDS), num_r, num_classes), -1.0)
     for k in range(num_classes):
         if num_gt[k]:
             precision[:, :, k] = average_precision(
-                np.concatenate(scores[k]), np.concatenate(matched[k], axis=1), int(num_gt[k])
-            )
+                np.concatenate(scores[k]), np.concatenate(matched[k], axis=1), int(num_gt[k]),
+                np.concatenate(ignored[k], axis=1),
+            )  # fmt: skip
     return EvaluationResult(iou_type, tuple(class_names), precision, num_gt)
+
+
+def evaluate_by_size(
+    predictions: Sequence[dict], targets: Sequence[dict], iou_type: str = "bbox", **kwargs
+) -> dict[str, EvaluationResult]:
+    """:func:`evaluate_detections` for each of COCO's area ranges: ``{"all", "small", "medium",
+    "large"}`` -> :class:`EvaluationResult` (same keywords)."""
+    return {
+        name: evaluate_detections(predictions, targets, iou_type, area_range=name, **kwargs)
+        for name in AREA_RANGES
+    }
+
+
+def proposal_recall(
+    proposals: Sequence,
+    targets: Sequence[dict],
+    top_n: Sequence[int] = (100, 300, 1000),
+    iou_thresholds: Sequence[float] = (0.5, 0.7),
+) -> dict[str, dict[int, dict[float, float]]]:
+    """The RPN's recall by object size: ``COCOeval`` with ``useCats=0`` and ``maxDets = n``.
+
+    Args:
+        proposals: per image, ``(R, 4)`` boxes ``x1, y1, x2, y2`` in image pixels, best first.
+        targets: per image, ``"boxes"`` ``(G, 4)`` and optionally ``"masks"`` ``(G, H, W)``
+            (sizes are mask areas; box areas without masks). Classes are not used.
+        top_n: how many of the first proposals each recall uses.
+        iou_thresholds: box IoU at which a proposal matches a ground truth (one to one, greedy in
+            the proposals' order, as ``COCOeval``).
+
+    Returns:
+        ``{area name: {n: {t: recall}}}`` for ``"all", "small", "medium", "large"``; ``nan`` for a
+        range without ground truth.
+    """
+    if len(proposals) != len(targets):
+        raise ValueError(
+            f"proposals and targets must have one entry per image; got {len(proposals)} and "
+            f"{len(targets)}"
+        )
+    top_n = [int(n) for n in top_n]
+    if not top_n or min(top_n) < 1:
+        raise ValueError(f"top_n must list ints >= 1; got {top_n}")
+    thr = np.asarray(iou_thresholds, np.float64)
+    found = {a: {n: np.zeros(len(thr)) for n in top_n} for a in AREA_RANGES}
+    total = dict.fromkeys(AREA_RANGES, 0)
+    for i, (props, target) in enumerate(zip(proposals, targets, strict=True)):
+        props = as_boxes(props, f"proposals[{i}]", dtype=np.float64)
+        if not isinstance(target, dict) or "boxes" not in target:
+            raise ValueError(f"targets[{i}] must be a dict with 'boxes'")
+        gt = as_boxes(target["boxes"], f"targets[{i}]['boxes']", dtype=np.float64)
+        gt_area = _areas(target, gt)
+        iou = box_iou(props[: max(top_n)], gt)  # (R, G)
+        for name, (low, high) in AREA_RANGES.items():
+            gt_ignore = (gt_area < low) | (gt_area > high)
+            total[name] += int((~gt_ignore).sum())
+            for n in top_n:
+                m, ign = match_detections_with_ignore(iou[:n], gt_ignore, thr)
+                hits = (m >= 0) & ~ign  # (T, n): matched to a ground truth in the range
+                found[name][n] += hits.sum(axis=1)
+    return {
+        name: {
+            n: {float(t): (found[name][n][j] / total[name] if total[name] else float("nan"))
+                for j, t in enumerate(thr)}
+            for n in top_n
+        }
+        for name in AREA_RANGES
+    }  # fmt: skip
+
+
+def _areas(entry: dict, boxes: np.ndarray) -> np.ndarray:
+    """Sizes for the area ranges: mask pixels when ``entry`` has masks, else box ``w h``."""
+    if "masks" in entry and len(np.shape(entry["masks"])) == 3:
+        return np.asarray(entry["masks"]).reshape(len(entry["masks"]), -1).sum(1).astype(float)
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 
 
 def format_results(*results: EvaluationResult) -> str:
