@@ -141,6 +141,7 @@ class MaskRCNNFPN(SavedModel):
 
     model_name = "mask_rcnn_fpn"
     config_class = MaskRCNNFPNConfig
+    dataset_variant = "multiscale"  # what the training loop and the evaluation generate
 
     def __init__(self, config: MaskRCNNFPNConfig = MaskRCNNFPNConfig(), seed=0):
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)

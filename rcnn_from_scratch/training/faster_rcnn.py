@@ -58,6 +58,11 @@ def _load_checkpoint(path: Path, model: FasterRCNN, opt: Adam, rng, settings) ->
     return int(meta["step"]), list(meta["history"])
 
 
+def _variant(model) -> str:
+    """The shapes variant a model trains and is evaluated on (``"standard"`` unless it says)."""
+    return getattr(model, "dataset_variant", "standard")
+
+
 def train_detector(
     model: FasterRCNN,
     num_images: int = 400,
@@ -94,7 +99,8 @@ def train_detector(
     settings = {"num_images": num_images, "steps": steps, "images_per_step": images_per_step,
                 "lr": lr, "seed": seed}  # fmt: skip
     rng = np.random.default_rng(seed)
-    dataset = ShapesDataset("train", size=num_images)
+    # the model names its data: the multi-scale variant for the pyramid (models/mask_rcnn_fpn.py)
+    dataset = ShapesDataset("train", size=num_images, variant=_variant(model))
     samples = [dataset[i] for i in range(num_images)]
     opt = Adam(model.parameters(), lr=lr)
     schedule = WarmupStepSchedule(lr, (int(0.75 * steps), int(0.9 * steps)), warmup_steps=50)
@@ -156,7 +162,7 @@ def evaluate_detector(model: FasterRCNN, num_images: int = 200) -> tuple[dict, d
         ``({"bbox": EvaluationResult, "segm": EvaluationResult (models with masks only)},
         {stage: seconds})``.
     """
-    dataset = ShapesDataset("eval", size=num_images)
+    dataset = ShapesDataset("eval", size=num_images, variant=_variant(model))
     predictions, targets, timings = [], [], []
     for image, target in dataset:
         predictions.append(model.predict(image))
