@@ -17,6 +17,7 @@ FLOORS = {
     "transform": 2,
     "models": 3,
     "datasets": 4, "evaluation": 4, "viz": 4, "train": 4, "cli": 4, "__main__": 4, "__init__": 4,
+    "exercises": 4,
 }  # fmt: skip
 
 
