@@ -9,7 +9,8 @@ The site written into ``out``, every link relative so that it opens from the fil
     _static/                     the stylesheets and reveal.js (vendored, no network needed)
 
 Notebooks run in lecture order (``notebooks/*.ipynb`` sorted by name), then the exercise editions
-(``notebooks/exercises/*.ipynb``), each in a scratch folder, with one progress line each.
+(``notebooks/exercises/*.ipynb``, run as handed out: their stubs' "not implemented" errors are
+shown, not fatal), each in a scratch folder, with one progress line each.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _page_name(path: Path) -> str:
 
 def find_notebooks(only: list[str] | None, notebooks_dir: Path | None = None) -> list[Path]:
     """The notebooks to build: all of them, or those whose name starts with one of ``only``
-    (``["00", "03b"]``). Raises ``ValueError`` naming what matched nothing."""
+    (``["00", "03b", "exercise_01"]``). Raises ``ValueError`` naming what matched nothing."""
     everything = lecture_notebooks(notebooks_dir)
     if not everything:
         raise ValueError(f"no notebooks under {notebooks_dir or REPO / 'notebooks'}")
@@ -62,7 +63,7 @@ def find_notebooks(only: list[str] | None, notebooks_dir: Path | None = None) ->
         return everything
     chosen, unknown = [], []
     for prefix in only:
-        hits = [p for p in everything if _page_name(p) == prefix or p.stem.startswith(prefix)]
+        hits = [p for p in everything if _page_name(p).startswith(prefix)]
         if not hits:
             unknown.append(prefix)
         chosen += [p for p in hits if p not in chosen]
@@ -83,7 +84,10 @@ def _execute(path: Path):
         with (
             tempfile.TemporaryDirectory() as scratch
         ):  # files a notebook writes stay out of the repo
+            # an exercise edition runs as handed out: its stubs raise NotImplementedError with
+            # a hint, and the page shows that, as the student will see it
             client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                             allow_errors=path.parent.name == "exercises",
                                              resources={"metadata": {"path": scratch}})  # fmt: skip
             client.execute()
     finally:
@@ -223,7 +227,7 @@ hidden here. Each notebook links to the modules it imports; each module page sho
 and source. The slides are the same notebooks as a deck (arrow keys; S for speaker view).</p>
 <h2>The lecture, and where each idea lives</h2>
 {table}
-<h2>Notebooks, in lecture order</h2>
+<h2>Notebooks, in lecture order, then the exercise editions</h2>
 <ol class="notebooks">{"".join(items)}</ol>
 <h2>Modules</h2>
 <ul class="modules">{module_list}</ul>
