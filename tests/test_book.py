@@ -157,7 +157,7 @@ return {images, links, ids, title: document.title, text: document.body.innerText
 """
 
 
-def test_every_page_loads_with_no_console_error_images_drawn_links_resolve(book, browser):
+def test_every_page_loads_with_no_console_error_images_drawn_links_resolve(browser, book):
     out, report = book
     root = out.resolve()
     start = (root / "index.html").as_uri()
@@ -199,7 +199,7 @@ def test_every_page_loads_with_no_console_error_images_drawn_links_resolve(book,
     assert {(root / p).as_uri() for p in report.pages} <= seen
 
 
-def test_notebook_pages_hide_assert_cells_show_figures_and_mathml(book, browser):
+def test_notebook_pages_hide_assert_cells_show_figures_and_mathml(browser, book):
     out, _ = book
     source = nbformat.read(
         Path(__file__).resolve().parents[1] / "notebooks" / f"{BOOK_NOTEBOOKS[1]}.ipynb", 4
@@ -224,7 +224,7 @@ def test_notebook_pages_hide_assert_cells_show_figures_and_mathml(book, browser)
     assert len(sizes) >= 3 and all(w > 100 and r > 100 for w, r in sizes)  # real figures
 
 
-def test_a_deck_steps_from_its_first_slide_to_its_last(book, browser):
+def test_a_deck_steps_from_its_first_slide_to_its_last(browser, book):
     out, _ = book
     browser.get((out / "slides" / f"{BOOK_NOTEBOOKS[0]}.slides.html").resolve().as_uri())
     assert not _errors(browser)
