@@ -14,11 +14,12 @@ clamps ``dw, dh`` at ``log(1000 / 16)`` so that a wild prediction cannot overflo
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
-from .conventions import as_boxes, check_finite
+from .conventions import as_boxes, check_finite, check_real
 
 __all__ = ["BoxCoder"]
 
@@ -41,15 +42,23 @@ class BoxCoder:
 
     Args:
         weights: ``(wx, wy, ww, wh)``.
-        bbox_xform_clip: upper clamp of ``dw, dh`` in ``decode``; default ``log(1000 / 16)``.
+        bbox_xform_clip: upper clamp of ``dw, dh`` in ``decode``; default ``log(1000 / 16)``. A real
+            number, not NaN (``inf`` turns the clamp off).
     """
 
     def __init__(self, weights: Sequence[float], bbox_xform_clip: float = BBOX_XFORM_CLIP):
-        weights = tuple(float(w) for w in weights)
-        if len(weights) != 4 or not all(w > 0 for w in weights):
-            raise ValueError(f"weights must be four positive numbers; got {weights}")
-        self.weights = weights
-        self.bbox_xform_clip = float(bbox_xform_clip)
+        try:
+            weights = tuple(weights)
+        except TypeError:
+            raise ValueError(f"weights must be four positive numbers; got {weights!r}") from None
+        ok = len(weights) == 4 and all(
+            isinstance(w, numbers.Real) and not isinstance(w, (bool, np.bool_)) for w in weights
+        )
+        if not ok or not all(0 < float(w) < math.inf for w in weights):
+            raise ValueError(f"weights must be four finite positive numbers; got {weights!r}")
+        self.weights = tuple(float(w) for w in weights)
+        # NaN would decode every box to NaN; +inf means no clamp (exp may then overflow to inf)
+        self.bbox_xform_clip = check_real(bbox_xform_clip, "bbox_xform_clip")
 
     def __repr__(self) -> str:
         return f"BoxCoder(weights={self.weights}, bbox_xform_clip={self.bbox_xform_clip:.4f})"

@@ -4,15 +4,18 @@ Boxes are ``(N, 4)`` float arrays ``x1, y1, x2, y2`` in continuous pixel coordin
 ``x2 - x1`` (no +1). See ``conventions.py``. Every function accepts empty inputs and returns empty
 outputs of the right shape and dtype.
 
-The one deliberate difference from torchvision: the IoU of two zero-area boxes (union 0) is 0 here,
-where torchvision computes 0 / 0 = NaN.
+Two deliberate differences from torchvision: the IoU of two zero-area boxes (union 0) is 0 here,
+where torchvision computes 0 / 0 = NaN; and the IoU of any finite boxes is finite, in ``[0, 1]``, and
+1 for two equal boxes of positive area, however large or small their coordinates (torchvision's
+areas overflow to inf, and its IoU becomes NaN, near 2e19 in float32 and 1e154 in float64: see
+:func:`box_iou`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .conventions import as_boxes, as_scores
+from .conventions import as_boxes, as_scores, check_threshold
 
 __all__ = [
     "box_area",
@@ -38,16 +41,36 @@ def box_area(boxes) -> np.ndarray:
     return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 
 
+def _areas_are_safe(area: np.ndarray, w: np.ndarray, h: np.ndarray) -> bool:
+    """Whether the plain formula is exact enough for boxes of these sizes in their dtype: no area
+    overflows (even a sum of two), and none underflows (a positive area below ``tiny / eps`` would
+    lose its digits, or become 0, and two equal tiny boxes would get IoU 0)."""
+    info = np.finfo(area.dtype)
+    ok = np.isfinite(area) & (area <= info.max / 4)
+    ok &= (w == 0) | (h == 0) | (area >= info.tiny / info.eps)
+    return bool(ok.all())
+
+
 def _pairwise_iou(a: np.ndarray, b: np.ndarray, rows: int = 64) -> np.ndarray:
     """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), no checks: ``(N, M)``.
 
     The same formula as the textbook one-liner, computed ``rows`` rows at a time into reused buffers:
     each block stays in the CPU cache, which makes it about 1.5x faster than whole-matrix temporaries.
+    Boxes whose areas overflow or underflow the dtype (coordinates beyond about 1e19 in float32 or
+    1e154 in float64, or sizes below their square roots of ``tiny``) take :func:`_pairwise_iou_scaled`
+    instead; float32 boxes by way of float64, where their areas fit.
     """
     dtype = np.result_type(a.dtype, b.dtype)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        wa, ha = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
+        wb, hb = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        area_a, area_b = wa * ha, wb * hb
+        safe = _areas_are_safe(area_a, wa, ha) and _areas_are_safe(area_b, wb, hb)
+    if not safe:
+        if dtype == np.float64:
+            return _pairwise_iou_scaled(a, b)
+        return _pairwise_iou(a.astype(np.float64), b.astype(np.float64), rows).astype(dtype)
     out = np.empty((len(a), len(b)), dtype)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     h = np.empty((min(rows, len(a)), len(b)), dtype)
     tmp = np.empty_like(h)
     tiny = np.finfo(dtype).tiny
@@ -64,11 +87,32 @@ def _pairwise_iou(a: np.ndarray, b: np.ndarray, rows: int = 64) -> np.ndarray:
         )
         np.maximum(w, 0, out=w)
         np.maximum(hh, 0, out=hh)
-        inter = np.multiply(w, hh, out=w)  # (rows, M)
+        with np.errstate(under="ignore"):  # an underflowing sliver of overlap is an IoU of ~0
+            inter = np.multiply(w, hh, out=w)  # (rows, M)
         union = np.subtract(np.add(area_a[s : s + rows, None], area_b, out=t), inter, out=t)
         # union is 0 only for two zero-area boxes, whose intersection is 0 too: IoU 0, not NaN
         np.divide(inter, np.maximum(union, tiny, out=union), out=w)
     return out
+
+
+def _pairwise_iou_scaled(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU in float64 for boxes of any finite size: each pair's lengths are divided by the larger
+    width and the larger height of the two, so every product lies in ``[0, 1]`` and nothing overflows
+    (equal boxes give exactly 1). Slower than the plain formula; used only when it would fail."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    big = np.finfo(np.float64).max / 4
+    if np.abs(a).max(initial=0) > big or np.abs(b).max(initial=0) > big:
+        a, b = a / 4, b / 4  # exact (a power of 2); keeps every x2 - x1 finite
+    with np.errstate(under="ignore", invalid="ignore", divide="ignore"):
+        wa, ha = (a[:, 2] - a[:, 0])[:, None], (a[:, 3] - a[:, 1])[:, None]  # (N, 1)
+        wb, hb = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]  # (M,)
+        iw = np.maximum(np.minimum(a[:, 2:3], b[:, 2]) - np.maximum(a[:, 0:1], b[:, 0]), 0)
+        ih = np.maximum(np.minimum(a[:, 3:4], b[:, 3]) - np.maximum(a[:, 1:2], b[:, 1]), 0)
+        sx, sy = np.maximum(wa, wb), np.maximum(ha, hb)  # (N, M), 0 only if both lengths are
+        sx, sy = np.where(sx > 0, sx, 1.0), np.where(sy > 0, sy, 1.0)
+        inter = (iw / sx) * (ih / sy)
+        union = (wa / sx) * (ha / sy) + (wb / sx) * (hb / sy) - inter
+        return np.divide(inter, np.maximum(union, np.finfo(np.float64).tiny))
 
 
 def box_iou(boxes1, boxes2) -> np.ndarray:
@@ -79,7 +123,10 @@ def box_iou(boxes1, boxes2) -> np.ndarray:
         boxes2: ``(M, 4)`` boxes in the same frame.
 
     Returns:
-        ``(N, M)`` float array with values in ``[0, 1]``; 0 for two zero-area boxes.
+        ``(N, M)`` float array with values in ``[0, 1]``; 0 for two zero-area boxes. Finite for any
+        finite boxes: where an area would overflow (or a positive area underflow) the boxes' dtype,
+        each pair is computed in float64 with its lengths divided by the pair's larger width and
+        height, so that the answer stays exact to rounding (equal boxes of positive area: 1).
     """
     a = as_boxes(boxes1, "boxes1")
     b = as_boxes(boxes2, "boxes2")
@@ -153,13 +200,15 @@ def nms(boxes, scores, iou_threshold: float) -> np.ndarray:
     Args:
         boxes: ``(N, 4)`` boxes ``x1, y1, x2, y2``.
         scores: ``(N,)`` finite scores.
-        iou_threshold: discard boxes with IoU > this with a kept box.
+        iou_threshold: discard boxes with IoU > this with a kept box; a real number in ``[0, 1]``
+            (a string, NaN or a value outside is a ``ValueError``).
 
     Returns:
         ``(K,)`` int64 indices of the kept boxes, sorted by decreasing score (ties: lower index first).
     """
     b = as_boxes(boxes)
     s = as_scores(scores, len(b))
+    iou_threshold = check_threshold(iou_threshold, "iou_threshold")
     order = np.argsort(-s, kind="stable")
     remaining = b[order]
     idx = order
@@ -182,6 +231,7 @@ def nms_reference(boxes, scores, iou_threshold: float) -> np.ndarray:
     """The textbook loop, pair by pair: the slow teaching path that :func:`nms` is tested against."""
     b = as_boxes(boxes, dtype=np.float64)
     s = as_scores(scores, len(b))
+    iou_threshold = check_threshold(iou_threshold, "iou_threshold")
     order = sorted(range(len(b)), key=lambda i: (-s[i], i))
     kept: list[int] = []
     for i in order:
@@ -210,6 +260,7 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
     """
     b = as_boxes(boxes)
     s = as_scores(scores, len(b))
+    iou_threshold = check_threshold(iou_threshold, "iou_threshold")
     i = np.asarray(idxs)
     if i.shape != (len(b),) or not (i.size == 0 or np.issubdtype(i.dtype, np.integer)):
         raise ValueError(

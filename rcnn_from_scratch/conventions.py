@@ -24,12 +24,22 @@ Tensors
 Other frames, for readers coming from elsewhere: torchvision's anchor aspect ratio is ``h / w`` (d2l's is
 ``w / h``; ours is torchvision's); matterport stores normalised ``(y1, x1, y2, x2)``; ours is pixels.
 
+Numbers and sizes
+    A threshold, a scale, a count or a size that a function or a config takes is checked at the entry
+    (:func:`check_real`, :func:`check_threshold`, :func:`check_positive_finite`, :func:`check_int`):
+    a string, ``None``, a bool, NaN or an out-of-range value is a ``ValueError`` there, never a NumPy
+    message later. An array whose size follows from the arguments (RoIs x bins x samples, a huge
+    output size) is checked by :func:`check_allocation` before it is made: above
+    ``MAX_ALLOCATION_BYTES`` it is a ``ValueError``, never a ``MemoryError``.
+
 Every check raises ``ValueError`` (never ``assert``, which ``python -O`` removes) with a message that
 names the argument, what was expected and what came.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,7 +52,17 @@ __all__ = [
     "as_rgb_float",
     "as_rgb_uint8",
     "check_finite",
+    "check_real",
+    "check_threshold",
+    "check_positive_finite",
+    "check_int",
+    "check_allocation",
+    "MAX_ALLOCATION_BYTES",
 ]
+
+# the largest array any function makes from its arguments (4 GiB): far above what the models need
+# (torchvision-size RoI heads use tens of MB), far below what would exhaust a machine's memory
+MAX_ALLOCATION_BYTES = 4 * 2**30
 
 
 def _describe(x: np.ndarray) -> str:
@@ -209,3 +229,56 @@ def as_size(size: int | Sequence[int], name: str) -> tuple[int, int]:
     if h <= 0 or w <= 0:
         raise ValueError(f"{name} must be positive; got {(h, w)}")
     return h, w
+
+
+def check_real(value, name: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """``value`` as a float: a real number (int or float, NumPy's too; not a bool, a string or
+    ``None``), not NaN, in ``[low, high]`` (infinities pass only if the range includes them)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    v = float(value)
+    if math.isnan(v):
+        raise ValueError(f"{name} must be a real number, not NaN")
+    if not (low <= v <= high):
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}]; got {value!r}")
+    return v
+
+
+def check_threshold(value, name: str) -> float:
+    """An IoU (or probability) threshold: a real number in ``[0, 1]``, returned as a float."""
+    return check_real(value, name, 0.0, 1.0)
+
+
+def check_positive_finite(value, name: str) -> float:
+    """A scale or a size: a finite real number ``> 0``, returned as a float."""
+    v = check_real(value, name)
+    if not (0 < v < math.inf):
+        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+    return v
+
+
+def check_int(value, name: str, low: int | None = None, high: int | None = None) -> int:
+    """An integer (Python's or NumPy's; not a bool or a float) in ``[low, high]``, returned as int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {v}")
+    return v
+
+
+def check_allocation(num_elements, itemsize: int, what: str) -> None:
+    """Refuse to make an array of ``num_elements`` items of ``itemsize`` bytes above
+    ``MAX_ALLOCATION_BYTES``; ``what`` says which array and which arguments set its size.
+
+    ``num_elements`` may be a float (a product computed before any cast), so that a product that
+    would overflow int64 is caught too.
+    """
+    n = float(num_elements)
+    if not n * itemsize <= MAX_ALLOCATION_BYTES:  # also catches NaN
+        raise ValueError(
+            f"{what} would need {n * itemsize / 2**30:.3g} GiB, more than the "
+            f"{MAX_ALLOCATION_BYTES / 2**30:g} GiB any array may take"
+        )

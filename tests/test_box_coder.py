@@ -110,3 +110,17 @@ def test_box_coder_matches_torchvision(weights):
         rtol=1e-5,
         atol=1e-3,
     )
+
+
+@pytest.mark.parametrize("clip", [float("nan"), "4.1", None])
+def test_a_nan_or_non_numeric_clip_is_refused_by_name(clip):
+    with pytest.raises(ValueError, match="bbox_xform_clip"):
+        BoxCoder((1.0, 1.0, 1.0, 1.0), bbox_xform_clip=clip)
+
+
+@pytest.mark.parametrize(
+    "weights", [(1, 1, 1, float("nan")), (1, 1, 1, float("inf")), (1, 1, 1, "1"), 5]
+)
+def test_nan_infinite_or_non_numeric_weights_are_refused(weights):
+    with pytest.raises(ValueError, match="weights"):
+        BoxCoder(weights)

@@ -268,3 +268,44 @@ def test_batched_nms_matches_torchvision_with_many_classes(n, classes):
         torch.from_numpy(b), torch.from_numpy(s), torch.from_numpy(labels), 0.5
     ).numpy()
     np.testing.assert_array_equal(batched_nms(b, s, labels, 0.5), expected)
+
+
+@pytest.mark.parametrize(
+    "dtype, scale",
+    [(np.float64, 1e155), (np.float64, 1e307), (np.float32, 3e38), (np.float32, 1e20)],
+)
+def test_box_iou_of_boxes_whose_area_overflows_is_exact_not_nan(dtype, scale):
+    # a square and its left half: IoU 1/2; the areas (scale^2) overflow the dtype
+    b = np.array([[0, 0, 1, 1], [0, 0, 0.5, 1]], dtype) * dtype(scale)
+    iou = box_iou(b, b)
+    assert iou.dtype == dtype
+    np.testing.assert_allclose(iou, [[1, 0.5], [0.5, 1]], rtol=1e-6)
+    assert nms(b[[0, 0]], np.array([1.0, 0.5], dtype), 0.5).tolist() == [0]  # equal boxes: one
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e-170), (np.float32, 1e-25)])
+def test_box_iou_of_tiny_boxes_whose_area_underflows_is_exact_not_zero(dtype, scale):
+    b = np.array([[0, 0, 1, 1], [0, 0, 0.5, 1]], dtype) * dtype(scale)
+    np.testing.assert_allclose(box_iou(b, b), [[1, 0.5], [0.5, 1]], rtol=1e-6)
+
+
+def test_box_iou_spanning_the_whole_float64_range_stays_finite():
+    big = np.finfo(np.float64).max
+    b = np.array([[-big, -big, big, big], [0, 0, big, big]])
+    np.testing.assert_allclose(box_iou(b, b), [[1, 0.25], [0.25, 1]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn", [nms, nms_reference])
+@pytest.mark.parametrize(
+    "threshold, message",
+    [(float("nan"), "not NaN"), ("0.5", "real number"), (None, "real number"), (1.5, r"\[0, 1\]")],
+)
+def test_nms_refuses_a_threshold_that_is_not_a_number_in_the_unit_interval(fn, threshold, message):
+    boxes = np.array([[0, 0, 1, 1], [0, 0, 1, 1]], float)
+    with pytest.raises(ValueError, match="iou_threshold.*" + message):
+        fn(boxes, np.array([1.0, 0.5]), threshold)
+
+
+def test_batched_nms_refuses_a_nan_threshold():
+    with pytest.raises(ValueError, match="iou_threshold"):
+        batched_nms(np.zeros((1, 4)), np.ones(1), np.zeros(1, int), float("nan"))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from rcnn_from_scratch.conventions import (
+    MAX_ALLOCATION_BYTES,
     as_boxes,
     as_feature_map,
     as_rgb_float,
@@ -11,6 +12,10 @@ from rcnn_from_scratch.conventions import (
     as_rois,
     as_scores,
     as_size,
+    check_allocation,
+    check_int,
+    check_positive_finite,
+    check_threshold,
 )
 
 
@@ -80,3 +85,34 @@ def test_scores_and_sizes_and_maps_are_checked():
         as_feature_map(np.zeros((3, 4, 4), np.float32))
     with pytest.raises(ValueError, match="float32 or float64"):
         as_feature_map(np.zeros((1, 3, 4, 4), np.int64))
+
+
+@pytest.mark.parametrize("value", ["0.5", None, True, float("nan"), 1.5, -0.1, [0.5]])
+def test_check_threshold_refuses_what_is_not_a_number_in_the_unit_interval(value):
+    with pytest.raises(ValueError, match="iou_threshold"):
+        check_threshold(value, "iou_threshold")
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 0.5, 1, np.float32(0.7), np.int64(1)])
+def test_check_threshold_accepts_real_numbers_in_the_unit_interval(value):
+    assert check_threshold(value, "t") == float(value)
+
+
+@pytest.mark.parametrize("value", [0, -1.0, float("inf"), float("nan"), "2", None])
+def test_check_positive_finite_refuses_zero_negative_inf_nan_and_strings(value):
+    with pytest.raises(ValueError, match="spatial_scale"):
+        check_positive_finite(value, "spatial_scale")
+
+
+@pytest.mark.parametrize("value", [2.0, True, "3", None, 10**7])
+def test_check_int_refuses_floats_bools_strings_and_out_of_range(value):
+    with pytest.raises(ValueError, match="hidden"):
+        check_int(value, "hidden", 1, 65536)
+
+
+def test_check_allocation_refuses_more_than_the_limit_and_products_that_overflow():
+    check_allocation(MAX_ALLOCATION_BYTES // 8, 8, "fits")
+    with pytest.raises(ValueError, match="the big array would need"):
+        check_allocation(MAX_ALLOCATION_BYTES // 8 + 1, 8, "the big array")
+    with pytest.raises(ValueError, match="GiB"):
+        check_allocation(float(10**300) * 10**300, 8, "inf")  # inf

@@ -23,10 +23,21 @@ from ..boxes import batched_nms, clip_boxes_to_image
 from ..conventions import as_rgb_uint8
 from ..heads.box_regression import RidgeBoxRegressor
 from ..heads.svm import SVMHead
-from ..nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, load_weights, save_weights
+from ..nn import (
+    Conv2d,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    WeightsError,
+    load_weights,
+    save_weights,
+)
 from ..nn.init import make_rng
 from ..proposals.selective_search import selective_search
 from ..roi.warp import warp_regions
+from .saved_model import check_parameter_shapes, config_from_record
 
 __all__ = ["RCNNConfig", "RCNN", "DEFAULT_WEIGHTS"]
 
@@ -170,15 +181,20 @@ class RCNN:
 
     @classmethod
     def load(cls, path) -> RCNN:
+        """An R-CNN from a file written by :meth:`save`: its config is validated before the CNN is
+        built, and every array (``cnn.*``, ``svm.weight`` ``(hidden, K)``, ``svm.bias`` ``(K,)``,
+        ``regressor.weight`` ``(K, hidden + 1, 4)``) must be present with exactly its shape
+        (``WeightsError`` naming it otherwise)."""
         state, config = load_weights(path)
         if config.get("model") != "rcnn":
-            raise ValueError(f"{path}: holds a {config.get('model')!r} model, not an R-CNN")
-        fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.items()}
-        model = cls(
-            RCNNConfig(**{k: fields[k] for k in RCNNConfig.__dataclass_fields__ if k in fields})
-        )
-        net = {k[4:]: v for k, v in state.items() if k.startswith("cnn.")}
-        model.network.load_state_dict(net)
+            raise WeightsError(f"{path}: holds a {config.get('model')!r} model, not an R-CNN")
+        model = cls(config_from_record(RCNNConfig, config, path))
+        c = model.config
+        own = {f"cnn.{k}": v.shape for k, v in model.network.state_dict().items()}
+        own.update({"svm.weight": (c.hidden, c.num_classes), "svm.bias": (c.num_classes,),
+                    "regressor.weight": (c.num_classes, c.hidden + 1, 4)})  # fmt: skip
+        check_parameter_shapes(own, state, path)
+        model.network.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("cnn.")})
         model.svm = SVMHead.from_state(state)
         model.regressor.weights = state["regressor.weight"].astype(np.float64)
         return model

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..conventions import check_allocation, check_int, check_positive_finite
+
 __all__ = ["AnchorGenerator"]
 
 
@@ -27,6 +29,10 @@ class AnchorGenerator:
     Args:
         sizes: e.g. ``((16, 32, 64),)``: anchor sizes (square root of the area) in image pixels.
         aspect_ratios: e.g. ``((0.5, 1.0, 2.0),)``: heights over widths.
+
+    Every size and ratio must be a finite number > 0, and every map needs at least one of each
+    (``ValueError`` otherwise: a negative size would give boxes with ``x2 < x1``, a ratio of 0 or inf
+    infinite anchors).
     """
 
     def __init__(
@@ -34,14 +40,19 @@ class AnchorGenerator:
         sizes: Sequence[Sequence[float]] = ((128, 256, 512),),
         aspect_ratios: Sequence[Sequence[float]] = ((0.5, 1.0, 2.0),),
     ):
+        for name, value in (("sizes", sizes), ("aspect_ratios", aspect_ratios)):
+            if not isinstance(value, (list, tuple)) or len(value) == 0:
+                raise ValueError(
+                    f"{name} must be a non-empty tuple (one entry per map); got {value!r}"
+                )
         if not isinstance(sizes[0], (list, tuple)):
             sizes = tuple((s,) for s in sizes)  # torchvision also accepts one size per map
         if not isinstance(aspect_ratios[0], (list, tuple)):
             aspect_ratios = (tuple(aspect_ratios),) * len(sizes)
         if len(sizes) != len(aspect_ratios):
             raise ValueError("sizes and aspect_ratios need one entry per feature map")
-        self.sizes = tuple(tuple(float(s) for s in group) for group in sizes)
-        self.aspect_ratios = tuple(tuple(float(r) for r in group) for group in aspect_ratios)
+        self.sizes = _positive_groups(sizes, "sizes")
+        self.aspect_ratios = _positive_groups(aspect_ratios, "aspect_ratios")
         self.cell_anchors = [
             self.generate_anchors(s, r) for s, r in zip(self.sizes, self.aspect_ratios, strict=True)
         ]
@@ -84,11 +95,40 @@ class AnchorGenerator:
             ``(sum Hf * Wf * A, 4)`` float32 anchors ``x1, y1, x2, y2`` in image pixels (not clipped;
             torchvision's ``forward`` returns the same array once per image of the batch).
         """
-        H, W = (int(v) for v in image_size)
-        grids = [tuple(int(v) for v in g) for g in feature_sizes]
+        H, W = _pair(image_size, "image_size")
+        grids = [_pair(g, f"feature_sizes[{i}]") for i, g in enumerate(feature_sizes)]
         if len(grids) != len(self.cell_anchors):
             raise ValueError(
                 f"expected {len(self.cell_anchors)} feature map size(s), got {len(grids)}"
             )
+        for i, (gh, gw) in enumerate(grids):
+            if gh > H or gw > W:
+                raise ValueError(
+                    f"feature_sizes[{i}] {(gh, gw)} is larger than image_size {(H, W)}: its stride "
+                    "would be 0"
+                )
+        total = sum(gh * gw * len(a) for (gh, gw), a in zip(grids, self.cell_anchors, strict=True))
+        check_allocation(4.0 * total, 4, f"{total} anchors (feature_sizes {grids})")
         strides = [(H // gh, W // gw) for gh, gw in grids]
         return np.concatenate(self.grid_anchors(grids, strides))
+
+
+def _positive_groups(groups, name: str) -> tuple[tuple[float, ...], ...]:
+    """One non-empty tuple of finite positive numbers per feature map."""
+    out = []
+    for i, group in enumerate(groups):
+        if not isinstance(group, (list, tuple)) or len(group) == 0:
+            raise ValueError(f"{name}[{i}] must be a non-empty tuple of numbers; got {group!r}")
+        out.append(
+            tuple(check_positive_finite(v, f"{name}[{i}][{j}]") for j, v in enumerate(group))
+        )
+    return tuple(out)
+
+
+def _pair(size, name: str) -> tuple[int, int]:
+    """``(h, w)``, two integers >= 1 (a feature map of size 0 has no anchors to place)."""
+    try:
+        h, w = size
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (height, width); got {size!r}") from None
+    return check_int(h, f"{name}[0]", low=1), check_int(w, f"{name}[1]", low=1)

@@ -25,7 +25,14 @@ from typing import NamedTuple
 import numpy as np
 
 from ..bilinear import bilinear_interpolate, linear_interpolation_weights
-from ..conventions import as_feature_map, as_rois, as_size
+from ..conventions import (
+    as_feature_map,
+    as_rois,
+    as_size,
+    check_allocation,
+    check_int,
+    check_positive_finite,
+)
 from ..nn.module import Module
 
 __all__ = [
@@ -55,12 +62,46 @@ def _grid(size: np.ndarray, pooled: int, sampling_ratio: int) -> np.ndarray:
     return np.ceil(size / pooled).astype(np.int64)
 
 
+def _check_arguments(
+    rois, P, spatial_scale, sampling_ratio, aligned, feature_shape=None, itemsize=8
+):
+    """Entry checks shared by every RoIAlign function: ``spatial_scale`` a finite number > 0 (NaN
+    would silently give zeros), ``sampling_ratio`` an integer, and every array the sizes imply
+    (RoIs x bins x samples per bin, the interpolation matrices, the output) bounded before it is
+    made: a RoI of 1e9 pixels with the adaptive grid, a ``sampling_ratio`` of 10**7 or an
+    ``output_size`` of 10**5 is a ``ValueError``, not a ``MemoryError``.
+
+    Returns ``(spatial_scale, sampling_ratio, start, size)`` (the geometry of steps 1-2).
+    """
+    spatial_scale = check_positive_finite(spatial_scale, "spatial_scale")
+    sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
+    start, size = _geometry(rois, spatial_scale, aligned)
+    K = len(rois)
+    for axis, n in ((1, P[0]), (0, P[1])):  # samples per bin, in float so that nothing overflows
+        g = sampling_ratio if sampling_ratio > 0 else np.ceil(size[:, axis].max(initial=0) / n)
+        check_allocation(
+            8.0 * K * n * max(g, 1), 8,
+            f"RoIAlign's sample points ({K} RoIs x {n} bins x {g:.3g} samples per bin; pass a "
+            "smaller sampling_ratio, or a positive one for RoIs much larger than the map)",
+        )  # fmt: skip
+    if feature_shape is not None:
+        N, C, H, W = feature_shape
+        check_allocation(float(K) * (P[0] * H + P[1] * W), 8, "RoIAlign's interpolation matrices")
+        check_allocation(
+            float(K) * C * P[0] * max(P[1], W), itemsize,
+            f"RoIAlign's output ({K}, {C}, {P[0]}, {P[1]}) (output_size {P})",
+        )  # fmt: skip
+    return spatial_scale, sampling_ratio, start, size
+
+
 def roi_align_sample_points(rois, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     """Where RoIAlign samples, for figures and the reference: per RoI, ``(ys (P_h, g_h), xs (P_w, g_w))``
     in the feature map's array-index frame."""
     rois = as_rois(rois)
     P = as_size(output_size, "output_size")
-    start, size = _geometry(rois, spatial_scale, aligned)
+    spatial_scale, sampling_ratio, start, size = _check_arguments(
+        rois, P, spatial_scale, sampling_ratio, aligned
+    )
     gy, gx = _grid(size[:, 1], P[0], sampling_ratio), _grid(size[:, 0], P[1], sampling_ratio)
     points = []
     for k in range(len(rois)):
@@ -125,18 +166,24 @@ def roi_align_forward(
         input: ``(N, C, H, W)`` feature map.
         boxes: ``(K, 5)`` RoIs ``[n, x1, y1, x2, y2]`` in image pixels, or a list of ``(L_i, 4)``.
         output_size: ``P`` or ``(P_h, P_w)``.
-        spatial_scale: feature cells per image pixel (1 / stride).
-        sampling_ratio: samples per bin and axis; ``<= 0`` adapts to the RoI's size.
+        spatial_scale: feature cells per image pixel (1 / stride), a finite number > 0.
+        sampling_ratio: samples per bin and axis (an integer); ``<= 0`` adapts to the RoI's size.
         aligned: shift by half a cell so that pixel centres and cell centres coincide.
 
     Returns:
         ``(out (K, C, P_h, P_w), cache)``, the dtype of ``input``.
+
+    Raises:
+        ValueError: bad arguments, or sizes whose arrays would exceed
+            ``conventions.MAX_ALLOCATION_BYTES`` (see ``_check_arguments``).
     """
     x = as_feature_map(input)
     N, C, H, W = x.shape
     rois = as_rois(boxes, num_images=N)
     P = as_size(output_size, "output_size")
-    start, size = _geometry(rois, float(spatial_scale), aligned)
+    spatial_scale, sampling_ratio, start, size = _check_arguments(
+        rois, P, spatial_scale, sampling_ratio, aligned, x.shape, x.dtype.itemsize
+    )
     ay = _interpolation_matrices(
         start[:, 1], size[:, 1], P[0], _grid(size[:, 1], P[0], sampling_ratio), H, x.dtype
     )
@@ -231,9 +278,10 @@ def roi_align_reference(
     input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False
 ):
     """Loops over RoIs, bins and samples, each read by ``bilinear_interpolate``: the teaching path."""
-    x = np.asarray(input, dtype=np.float64)
+    x = as_feature_map(input).astype(np.float64)
     rois = as_rois(boxes, num_images=x.shape[0])
     P = as_size(output_size, "output_size")
+    _check_arguments(rois, P, spatial_scale, sampling_ratio, aligned, x.shape)
     out = np.zeros((len(rois), x.shape[1]) + P)
     points = roi_align_sample_points(rois, P, spatial_scale, sampling_ratio, aligned)
     for k, (ys, xs) in enumerate(points):
@@ -254,8 +302,11 @@ class RoIAlign(Module):
     def __init__(
         self, output_size, spatial_scale: float, sampling_ratio: int = -1, aligned: bool = False
     ):
-        self.output_size, self.spatial_scale = output_size, float(spatial_scale)
-        self.sampling_ratio, self.aligned = int(sampling_ratio), bool(aligned)
+        as_size(output_size, "output_size")
+        self.output_size = output_size
+        self.spatial_scale = check_positive_finite(spatial_scale, "spatial_scale")
+        self.sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
+        self.aligned = bool(aligned)
 
     def _forward(self, input, rois):
         return roi_align_forward(

@@ -18,7 +18,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..conventions import as_feature_map, as_rois, as_size
+from ..conventions import (
+    as_feature_map,
+    as_rois,
+    as_size,
+    check_allocation,
+    check_positive_finite,
+)
 from ..nn.module import Module
 
 __all__ = [
@@ -47,6 +53,7 @@ def roi_pool_bins(rois: np.ndarray, spatial_scale: float, output_size, height: i
         covers rows ``y0[k, ph] .. y1[k, ph] - 1`` and columns ``x0[k, pw] .. x1[k, pw] - 1``.
     """
     ph_n, pw_n = output_size
+    spatial_scale = check_positive_finite(spatial_scale, "spatial_scale")
     start = _round_half_away(rois[:, 1:3].astype(np.float64) * spatial_scale)  # (K, 2) x, y
     end = _round_half_away(rois[:, 3:5].astype(np.float64) * spatial_scale)
     size = np.maximum(end - start + 1, 1)  # (K, 2) width, height, both end cells counted
@@ -79,16 +86,26 @@ def roi_pool_forward(input, boxes, output_size, spatial_scale: float = 1.0):
         input: ``(N, C, H, W)`` feature map.
         boxes: ``(K, 5)`` RoIs ``[n, x1, y1, x2, y2]`` in image pixels, or a list of ``(L_i, 4)``.
         output_size: ``P`` or ``(P_h, P_w)``.
-        spatial_scale: feature cells per image pixel (1 / stride).
+        spatial_scale: feature cells per image pixel (1 / stride), a finite number > 0 (NaN or inf
+            is a ``ValueError``, not zeros).
 
     Returns:
         ``(out (K, C, P_h, P_w), cache)``.
+
+    Raises:
+        ValueError: bad arguments, or an output (with its argmax) larger than
+            ``conventions.MAX_ALLOCATION_BYTES`` (an ``output_size`` of 10**5, say).
     """
     x = as_feature_map(input)
     N, C, H, W = x.shape
     rois = as_rois(boxes, num_images=N)
     P = as_size(output_size, "output_size")
+    spatial_scale = check_positive_finite(spatial_scale, "spatial_scale")
     K = len(rois)
+    check_allocation(
+        float(K) * C * P[0] * P[1], 2 * x.dtype.itemsize + 16,
+        f"RoI pooling's output and argmax ({K}, {C}, {P[0]}, {P[1]}) (output_size {P})",
+    )  # fmt: skip
     out = np.zeros((K, C) + P, dtype=x.dtype)
     argmax = np.full((K, C) + P, -1, dtype=np.int64)
     if K == 0:
@@ -173,10 +190,11 @@ def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0) -> np.ndarra
 
 def roi_pool_reference(input, boxes, output_size, spatial_scale: float = 1.0) -> np.ndarray:
     """Loops over RoIs, bins and cells, straight from the definition: the slow teaching path."""
-    x = np.asarray(input, dtype=np.float64)
+    x = as_feature_map(input).astype(np.float64)
     N, C, H, W = x.shape
     rois = as_rois(boxes, num_images=N)
     ph_n, pw_n = as_size(output_size, "output_size")
+    spatial_scale = check_positive_finite(spatial_scale, "spatial_scale")
     out = np.zeros((len(rois), C, ph_n, pw_n))
     for k, (n, x1, y1, x2, y2) in enumerate(rois.astype(np.float64)):
         start_w, start_h = _round_half_away(np.array([x1, y1]) * spatial_scale)
@@ -198,7 +216,9 @@ class RoIPool(Module):
     gradient for the features (RoIs are constants)."""
 
     def __init__(self, output_size, spatial_scale: float):
-        self.output_size, self.spatial_scale = output_size, float(spatial_scale)
+        as_size(output_size, "output_size")
+        self.output_size = output_size
+        self.spatial_scale = check_positive_finite(spatial_scale, "spatial_scale")
 
     def _forward(self, input, rois):
         return roi_pool_forward(input, rois, self.output_size, self.spatial_scale)

@@ -116,3 +116,98 @@ def test_a_crash_while_writing_leaves_the_old_file_intact(tmp_path, state, monke
 def test_a_missing_directory_is_named(tmp_path, state):
     with pytest.raises(ValueError, match="does not exist"):
         save_weights(tmp_path / "nowhere" / "w.npz", state)
+
+
+def _rewrite(path, replace: dict[str, bytes]) -> None:
+    """Rewrite the archive at ``path`` with some members' raw ``.npy`` bytes replaced."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = {i.filename: zf.read(i) for i in zf.infolist()}
+    members.update(replace)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def _npy(array) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=True)
+    return buf.getvalue()
+
+
+def test_a_tiny_file_declaring_a_huge_array_is_refused_before_allocating(tmp_path, state):
+    import io
+
+    path = save_weights(tmp_path / "w.npz", state)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header,
+        {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)},  # 7 TiB
+    )
+    _rewrite(path, {"0.weight.npy": header.getvalue() + bytes(16)})
+    with pytest.raises(WeightsError, match=r"'0.weight' declares shape \(1000000, 1000000\)"):
+        load_weights(path)
+
+
+def test_an_npy_renamed_npz_is_named_as_such(tmp_path):
+    path = tmp_path / "w.npz"
+    np.save(tmp_path / "w.npy", np.zeros(3))
+    (tmp_path / "w.npy").rename(path)
+    with pytest.raises(WeightsError, match=r"not a weights file \(an .npy array, not an .npz"):
+        load_weights(path)
+
+
+@pytest.mark.parametrize("data", [os.urandom(300), b"", b"PK\x03\x04" + bytes(40)])
+def test_random_bytes_are_not_a_zip_archive(tmp_path, data):
+    path = tmp_path / "junk.npz"
+    path.write_bytes(data)
+    with pytest.raises(WeightsError, match=r"not a weights file \(not a zip archive\)"):
+        load_weights(path)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (np.zeros(4, complex), "holds complex values"),
+        (np.zeros(4, bool), "holds bool values"),
+        (np.array(["abcd"] * 4), "holds <U4 values"),
+        (np.array([0, np.nan, 0, 0], np.float32), "holds 1 NaN or infinite"),
+        (np.array([0, 0, np.inf, 0]), "holds 1 NaN or infinite"),
+        (np.array([None] * 4, object), "pickled"),
+    ],
+)
+def test_non_numeric_complex_bool_or_non_finite_arrays_are_refused_by_name(
+    tmp_path, state, value, message
+):
+    state = dict(state)
+    name = next(k for k, v in state.items() if v.shape == (4,))
+    state[name] = np.zeros(4, np.float32)
+    path = save_weights(tmp_path / "w.npz", state)
+    _rewrite(path, {f"{name}.npy": _npy(value)})
+    with pytest.raises(WeightsError, match=f"'{name}'.*{message}|{message}"):
+        load_weights(path)
+
+
+def test_an_array_the_manifest_does_not_list_is_refused(tmp_path, state):
+    path = save_weights(tmp_path / "w.npz", state)
+    _rewrite(path, {"smuggled.npy": _npy(np.zeros(2))})
+    with pytest.raises(WeightsError, match="'smuggled'.* not listed in the manifest"):
+        load_weights(path)
+
+
+def test_a_member_that_is_not_an_array_is_refused(tmp_path, state):
+    path = save_weights(tmp_path / "w.npz", state)
+    _rewrite(path, {"notes.txt": b"hello"})
+    with pytest.raises(WeightsError, match="'notes.txt' is no array"):
+        load_weights(path)
+
+
+def test_a_corrupt_array_header_is_a_weights_error(tmp_path, state):
+    path = save_weights(tmp_path / "w.npz", state)
+    name = next(iter(state))
+    _rewrite(path, {f"{name}.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': garbage"})
+    with pytest.raises(WeightsError, match="truncated or not a weights file"):
+        load_weights(path)

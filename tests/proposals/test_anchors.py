@@ -68,3 +68,37 @@ def test_five_fpn_levels_match_torchvision_exactly():
     ours = AnchorGenerator(FPN_SIZES, FPN_RATIOS)((800, 1088), FPN_GRIDS)
     assert ours.dtype == expected.dtype
     np.testing.assert_array_equal(ours, expected)
+
+
+@pytest.mark.parametrize(
+    "sizes, ratios, message",
+    [
+        ((), (), "sizes must be a non-empty"),
+        (((),), ((1.0,),), r"sizes\[0\] must be a non-empty"),
+        (((-16.0,),), ((1.0,),), r"sizes\[0\]\[0\] must be a finite number > 0"),
+        (((16.0,),), ((0.0,),), r"aspect_ratios\[0\]\[0\] must be a finite number > 0"),
+        (((16.0,),), ((float("inf"),),), r"aspect_ratios\[0\]\[0\]"),
+        (((16.0,),), ((float("nan"),),), r"aspect_ratios\[0\]\[0\] must be a real number, not NaN"),
+        (((16.0,),), (("1",),), r"aspect_ratios\[0\]\[0\] must be a real number"),
+    ],
+)
+def test_empty_negative_zero_infinite_or_nan_sizes_and_ratios_are_refused(sizes, ratios, message):
+    with pytest.raises(ValueError, match=message):
+        AnchorGenerator(sizes, ratios)
+
+
+@pytest.mark.parametrize(
+    "image_size, feature_size, message",
+    [
+        ((64, 64), (0, 8), r"feature_sizes\[0\]\[0\] must be an integer in \[1, inf\]"),
+        ((64, 64), (8, -1), r"feature_sizes\[0\]\[1\]"),
+        ((64, 64), (128, 8), "larger than image_size"),
+        ((0, 64), (1, 1), r"image_size\[0\]"),
+        ((10**9, 10**9), (10**8, 10**8), "anchors .* would need"),
+    ],
+)
+def test_feature_sizes_of_zero_larger_than_the_image_or_too_many_anchors_are_refused(
+    image_size, feature_size, message
+):
+    with pytest.raises(ValueError, match=message):
+        AnchorGenerator(((16.0,),), ((1.0,),))(image_size, [feature_size])

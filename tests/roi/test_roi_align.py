@@ -128,3 +128,41 @@ def test_matches_torchvision_forward_and_backward(aligned, sampling_ratio, hw):
     tout.backward(torch.tensor(dout))
     np.testing.assert_allclose(out, tout.detach().numpy(), atol=1e-10)
     np.testing.assert_allclose(roi_align_backward(dout, cache), tx.grad.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "roi, output_size, sampling_ratio, message",
+    [
+        ([0, 0, 0, 1e9, 1e9], 7, -1, "sample points .* would need"),  # adaptive grid of 1e8 samples
+        ([0, 0, 0, 1e300, 1e300], 7, -1, "sample points .* would need"),
+        ([0, 0, 0, 4, 4], 7, 10**7, "sample points .* would need"),
+        ([0, 0, 0, 4, 4], 10**5, 2, "output .* would need"),
+    ],
+)
+def test_sizes_that_would_exhaust_memory_are_refused_before_allocating(
+    roi, output_size, sampling_ratio, message
+):
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    with pytest.raises(ValueError, match=message):
+        roi_align(x, np.array([roi], float), output_size, sampling_ratio=sampling_ratio)
+
+
+def test_a_huge_roi_with_a_fixed_sampling_ratio_is_still_computed():
+    x = np.ones((1, 1, 8, 8), np.float32)
+    out = roi_align(x, np.array([[0, 0, 0, 1e9, 1e9]]), 2, sampling_ratio=2)
+    assert out.shape == (1, 1, 2, 2) and np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), 0.0, -1.0, "0.5"])
+def test_a_nan_infinite_or_non_positive_spatial_scale_is_refused(scale):
+    x = np.ones((1, 1, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="spatial_scale"):
+        roi_align(x, np.array([[0, 0, 0, 4, 4.0]]), 2, spatial_scale=scale)
+    with pytest.raises(ValueError, match="spatial_scale"):
+        RoIAlign(2, scale)
+
+
+@pytest.mark.parametrize("ratio", [2.5, "2", None])
+def test_a_sampling_ratio_that_is_not_an_integer_is_refused(ratio):
+    with pytest.raises(ValueError, match="sampling_ratio"):
+        roi_align(np.ones((1, 1, 8, 8)), np.array([[0, 0, 0, 4, 4.0]]), 2, sampling_ratio=ratio)

@@ -106,3 +106,25 @@ def test_matches_torchvision_forward_and_backward(seed):
     tout.backward(torch.tensor(dout))
     np.testing.assert_array_equal(out, tout.detach().numpy())
     np.testing.assert_allclose(roi_pool_backward(dout, cache), tx.grad.numpy(), atol=1e-12)
+
+
+def test_an_output_size_that_would_exhaust_memory_is_refused_before_allocating():
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="output and argmax .* would need"):
+        roi_pool(x, np.array([[0, 0, 0, 4, 4.0]]), 10**5)
+
+
+def test_a_roi_far_larger_than_the_map_is_pooled_over_the_map():
+    x = np.arange(64, dtype=np.float64).reshape(1, 1, 8, 8)
+    out = roi_pool(x, np.array([[0, 0, 0, 1e9, 1e9]]), 1)
+    assert out.item() == 63  # the one bin is clipped to the whole map
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), 0.0, -2.0, None])
+def test_a_nan_infinite_or_non_positive_spatial_scale_is_refused(scale):
+    x = np.ones((1, 1, 8, 8), np.float32)
+    for fn in (roi_pool, roi_pool_reference):
+        with pytest.raises(ValueError, match="spatial_scale"):
+            fn(x, np.array([[0, 0, 0, 4, 4.0]]), 2, spatial_scale=scale)
+    with pytest.raises(ValueError, match="spatial_scale"):
+        RoIPool(2, scale)
