@@ -18,7 +18,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 # steps of the shipped weights' training commands (data/README.md)
-STEPS = {"rcnn": 1000, "fast-rcnn": 2000, "faster-rcnn": 6000, "mask-rcnn": 4500}
+STEPS = {"rcnn": 1000, "fast-rcnn": 2000, "faster-rcnn": 6000, "mask-rcnn": 4500,
+         "mask-rcnn-fpn": 500}  # fmt: skip
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -26,6 +27,10 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.steps is None:
         args.steps = STEPS[args.model]
+    if args.arm is not None and args.model != "mask-rcnn-fpn":
+        return _fail("--arm is an option of mask-rcnn-fpn only")
+    if args.model == "mask-rcnn-fpn":
+        return _train_pyramid(args)
     if args.class_agnostic and args.model != "mask-rcnn":
         return _fail("--class-agnostic is an option of mask-rcnn only")
 
@@ -53,6 +58,31 @@ def _train(args: argparse.Namespace) -> int:
     print(result.table())
     print(json.dumps(report, indent=1))
     print(f"saved {args.out}")
+    return 0
+
+
+def _train_pyramid(args: argparse.Namespace) -> int:
+    """The small Mask R-CNN over a feature pyramid, or its single-level arm, on multi-scale shapes."""
+    import math
+    from pathlib import Path
+
+    from .training.feature_pyramid import build_mask_rcnn_fpn, train_and_save_pyramid
+
+    if args.pooler or args.class_agnostic:
+        return _fail("--pooler and --class-agnostic are options of mask-rcnn only")
+    out = Path(args.out)
+    if out.is_dir() or not out.resolve().parent.is_dir():
+        return _fail(f"--out {out}: name a file in an existing folder")
+    if args.images < 2 or args.steps < 1 or args.eval_images < 1:
+        return _fail("--images must be at least 2, --steps and --eval-images at least 1")
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        return _fail(f"--minutes must be a positive number; got {args.minutes}")
+    model = build_mask_rcnn_fpn(args.arm or "fpn", seed=args.seed)
+    command = " ".join(["python -m rcnn_from_scratch", *sys.argv[1:]])
+    train_and_save_pyramid(model, out, command, eval_images=args.eval_images,
+                           num_images=args.images, steps=args.steps, seed=args.seed,
+                           minutes=args.minutes, resume=args.resume,
+                           evaluate_every=args.evaluate_every)  # fmt: skip
     return 0
 
 
@@ -311,7 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model on the generated shapes and save it")
     train.add_argument(
-        "model", choices=["rcnn", "fast-rcnn", "faster-rcnn", "mask-rcnn"], help="which stage"
+        "model",
+        choices=["rcnn", "fast-rcnn", "faster-rcnn", "mask-rcnn", "mask-rcnn-fpn"],
+        help="which stage (mask-rcnn-fpn: the feature pyramid on multi-scale shapes)",
     )
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling")
     train.add_argument("--out", required=True, help="weights file to write (.npz)")
@@ -333,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=two + "the RoI operator of the heads (the ablation)")  # fmt: skip
     train.add_argument("--class-agnostic", action="store_true",
                        help="Mask R-CNN only: one mask for every class instead of one per class")  # fmt: skip
+    train.add_argument("--arm", choices=["fpn", "single_level"],
+                       help="mask-rcnn-fpn only: the pyramid (default) or the trunk's last map "
+                            "alone (the backbone ablation's other arm)")  # fmt: skip
     train.set_defaults(run=_train)
 
     ablation = commands.add_parser(
