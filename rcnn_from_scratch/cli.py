@@ -9,6 +9,94 @@ from .datasets.shapes import CLASS_NAMES
 
 __all__ = ["main"]
 
+# The longest side of a photograph that predict and propose look at; a larger one is shrunk first
+# (with a note). predict: torchvision's max_size, so the ResNet-50-FPN models lose nothing they would
+# see (their transform resizes to at most 1333 anyway) and the shapes model peaks near 700 MiB on a
+# 1333 x 1333 image; propose: selective search peaks near 700 MiB (fast) and 800 MiB (quality) at
+# 800 x 800, 1.9 GB at 1333 x 1333.
+PREDICT_MAX_SIDE = 1333
+PROPOSE_MAX_SIDE = 800
+# training images are generated and held in memory (about 0.1 MB each)
+MAX_IMAGES = 10_000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a mistake is one line (``error: ...``) and exit code 2; argparse's own
+    prints the usage first. Subcommands inherit it (``add_subparsers`` uses the parent's class)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _int_in(low: int, high: int | None = None, why: str = ""):
+    """An argparse ``type``: an int in ``[low, high]``, else argparse's one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}{why}; got {value}")
+        return value
+
+    return parse
+
+
+def _minutes(text: str) -> float:
+    """An argparse ``type``: a positive, finite number of minutes."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of minutes; got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of minutes; got {text}")
+    return value
+
+
+def _cannot_write(folder) -> str | None:
+    """Why no file can be created in ``folder``, or ``None`` if one can (tried, not guessed:
+    permission bits say nothing for root or on a read-only file system)."""
+    import os
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".rcnn-write-check-", dir=folder)
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
+def _check_output_file(path, option: str = "--out", suffixes=None) -> str | None:
+    """The one-line reason why ``path`` cannot be written, or ``None``; checked before any work."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        return f"{option} {path}: is a folder; name the file to write in it"
+    if suffixes is not None and path.suffix.lower().lstrip(".") not in suffixes:
+        return f"{option} {path}: the file name must end in one of " + ", ".join(
+            "." + s for s in sorted(suffixes)
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{option} {path}: the folder {folder} does not exist"
+    reason = _cannot_write(folder)
+    if reason is not None:
+        return f"{option} {path}: cannot write in the folder {folder} ({reason})"
+    return None
+
+
+def _figure_suffixes() -> set[str]:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return set(FigureCanvasBase.get_supported_filetypes())
+
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
@@ -22,6 +110,9 @@ STEPS = {"rcnn": 1000, "fast-rcnn": 2000, "faster-rcnn": 6000, "mask-rcnn": 4500
          "mask-rcnn-fpn": 500}  # fmt: skip
 
 
+TWO_STAGE = ("faster-rcnn", "mask-rcnn")
+
+
 def _train(args: argparse.Namespace) -> int:
     import json
 
@@ -33,8 +124,18 @@ def _train(args: argparse.Namespace) -> int:
         return _train_pyramid(args)
     if args.class_agnostic and args.model != "mask-rcnn":
         return _fail("--class-agnostic is an option of mask-rcnn only")
+    if args.model not in TWO_STAGE:
+        given = [name for name, value in (("--minutes", args.minutes), ("--resume", args.resume),
+                 ("--evaluate-every", args.evaluate_every), ("--pooler", args.pooler)) if value]  # fmt: skip
+        if given:
+            return _fail(f"{given[0]} is an option of faster-rcnn and mask-rcnn only")
+    problem = _check_output_file(args.out)
+    if problem is None and args.model in TWO_STAGE:
+        problem = _check_output_file(_checkpoint_path(args.out), "--out's checkpoint")
+    if problem is not None:
+        return _fail(problem)
 
-    if args.model in ("faster-rcnn", "mask-rcnn"):
+    if args.model in TWO_STAGE:
         return _train_two_stage(args)
     if args.model == "rcnn":
         from .training.rcnn import evaluate_model as evaluate
@@ -59,6 +160,13 @@ def _train(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=1))
     print(f"saved {args.out}")
     return 0
+
+
+def _checkpoint_path(out):
+    from pathlib import Path
+
+    out = Path(out)
+    return out.with_name(out.stem + ".checkpoint.npz")  # as training.faster_rcnn.train_and_save
 
 
 def _train_pyramid(args: argparse.Namespace) -> int:
@@ -88,18 +196,62 @@ def _train_pyramid(args: argparse.Namespace) -> int:
 
 def _train_two_stage(args: argparse.Namespace) -> int:
     """Faster and Mask R-CNN: time budget, checkpoints, resume, periodic evaluation."""
-    from .training.faster_rcnn import build_detector, train_and_save
+    from .training.faster_rcnn import ResumeError, build_detector, train_and_save
 
     model = build_detector(args.model, args.pooler, seed=args.seed,
                            class_agnostic=args.class_agnostic)  # fmt: skip
     command = " ".join(["python -m rcnn_from_scratch", *sys.argv[1:]])
-    train_and_save(model, args.out, command, eval_images=args.eval_images, num_images=args.images,
-                   steps=args.steps, seed=args.seed, minutes=args.minutes, resume=args.resume,
-                   evaluate_every=args.evaluate_every)  # fmt: skip
+    try:
+        with _sigterm_as_interrupt():
+            train_and_save(model, args.out, command, eval_images=args.eval_images,
+                           num_images=args.images, steps=args.steps, seed=args.seed,
+                           minutes=args.minutes, resume=args.resume,
+                           evaluate_every=args.evaluate_every)  # fmt: skip
+    except ResumeError as err:  # raised before the first step
+        return _fail(str(err))
+    except KeyboardInterrupt:
+        print(f"error: interrupted; {_checkpoint_path(args.out)} holds the last checkpoint (every "
+              "250 steps); the same command with --resume continues from it",
+              file=sys.stderr)  # fmt: skip
+        return 130
     return 0
 
 
+class _sigterm_as_interrupt:
+    """While training, SIGTERM (``kill``, a job scheduler) stops the run as Ctrl-C does, so the
+    weights file being written is cleaned up rather than left as a ``*.tmp`` file."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
 def _ablation(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return _fail(f"--out {out}: is a file; the ablation writes two weights files into a folder")
+    existing = next(p for p in (out, *out.parents) if p.exists())  # the folder is created below it
+    reason = _cannot_write(existing) if existing.is_dir() else "not a folder"
+    if reason is not None:
+        return _fail(f"--out {out}: cannot write in {existing} ({reason})")
     from .training.ablation import ablation_table, run_ablation
 
     paths = run_ablation(args.out, steps=args.steps, seed=args.seed, num_images=args.images,
@@ -113,34 +265,55 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _read(path: str):
-    """The image at ``path``, or ``None`` after printing the one-line reason."""
-    from .image_io import ImageReadError, read_image
+def _read(path: str, max_side: int, note: str = ""):
+    """The image at ``path`` shrunk to fit ``max_side`` (a one-line note says so, ending in
+    ``note``) and its original ``(height, width)``, or ``None`` after printing the one-line reason."""
+    from .image_io import ImageReadError, fit_longer_side, read_image
 
     try:
-        return read_image(path)
+        image = read_image(path)
     except ImageReadError as err:
         _fail(str(err))
         return None
+    original = image.shape[:2]
+    image = fit_longer_side(image, max_side)
+    if image.shape[:2] != original:
+        (h, w), (H, W) = image.shape[:2], original
+        print(f"note: {path} is {W} x {H} pixels; shrunk to {w} x {h} (longer side at most "
+              f"{max_side}) to bound the memory{note}")  # fmt: skip
+    return image, original
+
+
+def _to_original(boxes, image, original):
+    """Boxes in the (shrunk) image's pixels -> the original image's pixels."""
+    import numpy as np
+
+    sy, sx = original[0] / image.shape[0], original[1] / image.shape[1]
+    return boxes * np.array([sx, sy, sx, sy], np.float32)
 
 
 def _predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    image = _read(args.image)
-    if image is None:
-        return 2
     args.out_path = Path(args.out or Path(args.image).stem + "_predictions.png")
-    if not args.out_path.parent.is_dir():
-        return _fail(f"--out {args.out_path}: the folder {args.out_path.parent} does not exist")
+    problem = _check_output_file(args.out_path, suffixes=_figure_suffixes())
+    if problem is not None:
+        return _fail(problem)
     if not 0.0 <= args.score_threshold <= 1.0:
         return _fail(f"--score must lie in [0, 1]; got {args.score_threshold}")
-    if args.model in REAL_MODELS:
-        return _predict_real(args, image)
-    if args.min_size is not None:
+    if args.model not in REAL_MODELS and args.min_size is not None:
         return _fail("--min-size is an option of the ResNet-50-FPN models only")
+    if args.min_size is not None and not 32 <= args.min_size <= 1333:
+        return _fail(f"--min-size must lie in [32, 1333]; got {args.min_size}")
+    read = _read(args.image, PREDICT_MAX_SIDE, "; boxes are given in the original's pixels")
+    if read is None:
+        return 2
+    image, original = read
+    if args.model in REAL_MODELS:
+        return _predict_real(args, image, original)
     from matplotlib.figure import Figure
 
+    from .image_io import ImageReadError, check_min_side
     from .models.mask_rcnn import MaskRCNN
     from .nn import WeightsError
     from .viz.shapes import draw_detections
@@ -148,6 +321,11 @@ def _predict(args: argparse.Namespace) -> int:
     try:
         model = MaskRCNN.pretrained(args.weights)
     except (WeightsError, ValueError) as err:
+        return _fail(str(err))
+    stride = model.backbone.stride  # three 2 x 2 poolings: a side below 8 pools to nothing
+    try:
+        check_min_side(image, stride, args.image, f"the shapes Mask R-CNN (stride {stride})")
+    except ImageReadError as err:
         return _fail(str(err))
     out = model.predict(image)
     keep = out["scores"] >= args.score_threshold
@@ -158,7 +336,8 @@ def _predict(args: argparse.Namespace) -> int:
     print("note: the shipped model knows only the generated shapes (circle, square, triangle);")
     print("      on a photograph its boxes and masks show what it mistakes for those shapes;")
     print("      --model maskrcnn_resnet50_fpn runs torchvision's COCO model (80 classes).")
-    for box, label, score in zip(out["boxes"], out["labels"], out["scores"], strict=True):
+    boxes = _to_original(out["boxes"], image, original)
+    for box, label, score in zip(boxes, out["labels"], out["scores"], strict=True):
         corners = ", ".join(f"{v:.1f}" for v in box)
         print(f"  {CLASS_NAMES[label]:9s} {score:.2f}  box x1, y1, x2, y2 = {corners}")
     times = ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in model.timings.items())
@@ -199,13 +378,12 @@ def _real_model(name: str, weights, **kwargs):
         return str(err)
 
 
-def _predict_real(args: argparse.Namespace, image) -> int:
+def _predict_real(args: argparse.Namespace, image, original) -> int:
     from .viz.pyramid import plot_full_scale_detections
 
-    kwargs = {}
+    # scores below --score are dropped inside the model, so no mask of theirs is pasted (memory)
+    kwargs = {"box_score_thresh": args.score_threshold}
     if args.min_size is not None:
-        if not 32 <= args.min_size <= 1333:
-            return _fail(f"--min-size must lie in [32, 1333]; got {args.min_size}")
         # torchvision's ratio of the two limits (800 / 1333), kept for other short sides
         kwargs.update(
             min_size=args.min_size, max_size=max(args.min_size, round(args.min_size * 1333 / 800))
@@ -213,12 +391,17 @@ def _predict_real(args: argparse.Namespace, image) -> int:
     model = _real_model(args.model, args.weights, **kwargs)
     if isinstance(model, str):
         return _fail(model)
+    try:  # no minimum size, but a side that the resize would make 0 pixels (a 1 x 2000 strip)
+        model.transform.resized_size(*image.shape[:2])
+    except ValueError as err:
+        return _fail(f"{args.image}: too narrow for {args.model}: {err}")
     out = model.predict(image)
     keep = out["scores"] >= args.score_threshold
     out = {k: v[keep] for k, v in out.items()}
     fig = plot_full_scale_detections(image, out, model.categories, args.score_threshold)
     fig.savefig(args.out_path, dpi=120)
-    for box, label, score in zip(out["boxes"], out["labels"], out["scores"], strict=True):
+    boxes = _to_original(out["boxes"], image, original)
+    for box, label, score in zip(boxes, out["labels"], out["scores"], strict=True):
         corners = ", ".join(f"{v:.1f}" for v in box)
         print(f"  {model.categories[label]:14s} {score:.2f}  box x1, y1, x2, y2 = {corners}")
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in model.timings.items() if k != "total")
@@ -259,9 +442,14 @@ def _propose(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    image = _read(args.image)
-    if image is None:
+    path = Path(args.out or Path(args.image).stem + "_proposals.png")
+    problem = _check_output_file(path, suffixes=_figure_suffixes())
+    if problem is not None:
+        return _fail(problem)
+    read = _read(args.image, PROPOSE_MAX_SIDE)  # selective search works on any size from 1 x 1
+    if read is None:
         return 2
+    image, _ = read
     from matplotlib.figure import Figure
 
     from .proposals.selective_search import selective_search
@@ -270,7 +458,6 @@ def _propose(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     boxes = selective_search(image, mode=args.mode)
     seconds = time.perf_counter() - start
-    path = Path(args.out or Path(args.image).stem + "_proposals.png")
     fig = Figure(figsize=(6, 6 * image.shape[0] / image.shape[1]), layout="constrained")
     ax = fig.add_subplot()
     ax.imshow(image)
@@ -327,7 +514,7 @@ def _book(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m rcnn_from_scratch",
         description="The R-CNN family in pure NumPy: demo and tools.",
     )
@@ -336,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="walk generated images through every stage, saving figures as PNG files"
     )
     demo.add_argument("--out", default="rcnn_demo_output", help="folder for the figures")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the generated images")
+    demo.add_argument("--seed", type=_int_in(0), default=0, help="seed of the generated images")
     demo.set_defaults(run=_demo)
 
     train = commands.add_parser("train", help="train a model on the generated shapes and save it")
@@ -345,22 +532,26 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["rcnn", "fast-rcnn", "faster-rcnn", "mask-rcnn", "mask-rcnn-fpn"],
         help="which stage (mask-rcnn-fpn: the feature pyramid on multi-scale shapes)",
     )
-    train.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling")
+    count = _int_in(2, MAX_IMAGES, " (two images a step; they are held in memory)")
+    train.add_argument("--seed", type=_int_in(0), default=0,
+                       help="seed of initialisation and sampling")  # fmt: skip
     train.add_argument("--out", required=True, help="weights file to write (.npz)")
-    train.add_argument("--images", type=int, default=400, help="training images")
-    train.add_argument("--steps", type=int, default=None,
+    train.add_argument("--images", type=count, default=400, help="training images")
+    train.add_argument("--steps", type=_int_in(1), default=None,
                        help="optimisation steps, the schedule's length (default: the shipped "
                             "weights' figure: " + ", ".join(f"{k} {v}" for k, v in STEPS.items())
                             + ")")  # fmt: skip
-    train.add_argument("--eval-images", type=int, default=200, help="evaluation images")
+    train.add_argument("--eval-images", type=_int_in(1, MAX_IMAGES), default=200,
+                       help="evaluation images")  # fmt: skip
     two = "Faster / Mask R-CNN only: "
     train.add_argument(
-        "--minutes", type=float, help=two + "stop when this wall-clock budget is spent"
+        "--minutes", type=_minutes, help=two + "stop when this wall-clock budget is spent"
     )
     train.add_argument("--resume", action="store_true",
                        help=two + "continue from OUT's checkpoint (OUT.checkpoint.npz)")  # fmt: skip
-    train.add_argument("--evaluate-every", type=int, default=0, metavar="STEPS",
-                       help=two + "print box (and mask) AP@0.5 on 50 images every STEPS steps")  # fmt: skip
+    train.add_argument("--evaluate-every", type=_int_in(0), default=0, metavar="STEPS",
+                       help=two + "print box (and mask) AP@0.5 on 50 images every STEPS steps "
+                                  "(0: never)")  # fmt: skip
     train.add_argument("--pooler", choices=["roi_pool", "roi_align"],
                        help=two + "the RoI operator of the heads (the ablation)")  # fmt: skip
     train.add_argument("--class-agnostic", action="store_true",
@@ -374,11 +565,13 @@ def build_parser() -> argparse.ArgumentParser:
         "ablation", help="Mask R-CNN trained twice, RoI pooling vs RoIAlign: the paper's table"
     )
     ablation.add_argument("--out", required=True, help="folder for the two weights files")
-    ablation.add_argument("--seed", type=int, default=0, help="seed of both runs")
-    ablation.add_argument("--steps", type=int, default=3000, help="optimisation steps of each run")
-    ablation.add_argument("--minutes", type=float, help="wall-clock budget of each run")
-    ablation.add_argument("--images", type=int, default=400, help="training images")
-    ablation.add_argument("--eval-images", type=int, default=200, help="evaluation images")
+    ablation.add_argument("--seed", type=_int_in(0), default=0, help="seed of both runs")
+    ablation.add_argument("--steps", type=_int_in(1), default=3000,
+                          help="optimisation steps of each run")  # fmt: skip
+    ablation.add_argument("--minutes", type=_minutes, help="wall-clock budget of each run")
+    ablation.add_argument("--images", type=count, default=400, help="training images")
+    ablation.add_argument("--eval-images", type=_int_in(1, MAX_IMAGES), default=200,
+                          help="evaluation images")  # fmt: skip
     ablation.set_defaults(run=_ablation)
 
     predict = commands.add_parser(
@@ -405,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     propose.add_argument("--out", help="PNG to write (default: IMAGE_proposals.png)")
     propose.add_argument("--mode", choices=["fast", "quality"], default="fast",
                          help="selective search's strategy set")  # fmt: skip
-    propose.add_argument("--show", type=int, default=200, help="how many boxes to draw")
+    propose.add_argument("--show", type=_int_in(0), default=200, help="how many boxes to draw")
     propose.set_defaults(run=_propose)
 
     fetch = commands.add_parser(

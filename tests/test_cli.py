@@ -2,6 +2,7 @@
 and the tools write their figures."""
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 
 from rcnn_from_scratch.cli import build_parser, main
@@ -146,6 +147,27 @@ def test_predict_real_model_draws_coco_names_and_a_time_line(tmp_path, capsys, r
     assert "backbone" in text and "rpn" in text and "mask_head" in text and "saved" in text
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3)])
+def test_predict_real_model_takes_a_tiny_image(tmp_path, capsys, random_real_weights, shape):
+    """No minimum size: torchvision's transform upsamples the short side to min_size."""
+    image, out = tmp_path / "tiny.png", tmp_path / "tiny_out.png"
+    iio.imwrite(image, np.full((*shape, 3), 90, np.uint8))
+    argv = ["predict", str(image), "--model", "maskrcnn_resnet50_fpn", "--weights",
+            str(random_real_weights), "--min-size", "64", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0 and out.stat().st_size > 0
+
+
+def test_predict_real_model_refuses_a_strip_its_resize_would_make_empty(tmp_path, capsys,
+                                                                        random_real_weights):  # fmt: skip
+    image = tmp_path / "strip.png"  # min size 32 allows a long side of 53: 1 x 1000 -> 0 x 53
+    iio.imwrite(image, np.zeros((1, 1000, 3), np.uint8))
+    argv = ["predict", str(image), "--model", "maskrcnn_resnet50_fpn", "--weights",
+            str(random_real_weights), "--min-size", "32"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "too narrow" in err and "strip.png" in err
+
+
 def test_predict_shapes_model_refuses_min_size(tmp_path, capsys):
     assert main(["predict", str(_photo(tmp_path)), "--min-size", "512"]) == 2
     assert "ResNet-50-FPN" in capsys.readouterr().err
@@ -176,3 +198,25 @@ def test_convert_help_and_fetch_weights_help():
         with pytest.raises(SystemExit) as exit_:
             main([command, "--help"])
         assert exit_.value.code == 0
+
+
+def test_convert_a_torch_saved_checkpoint_and_both_files_load_the_same(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    from rcnn_from_scratch import fasterrcnn_resnet50_fpn
+
+    torch.manual_seed(0)
+    model = torchvision.models.detection.fasterrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None
+    )
+    src = tmp_path / "faster.pth"
+    torch.save(model.state_dict(), src, _use_new_zipfile_serialization=False)  # COCO v1's format
+    dst = tmp_path / "faster.npz"
+    assert main(["convert", str(src), str(dst)]) == 0
+    assert "fasterrcnn_resnet50_fpn" in capsys.readouterr().out
+    from_pth, from_npz = fasterrcnn_resnet50_fpn(weights=src), fasterrcnn_resnet50_fpn(weights=dst)
+    assert from_pth.config == from_npz.config
+    ours, theirs = from_npz.state_dict(), model.state_dict()
+    for key, value in ours.items():
+        np.testing.assert_array_equal(value, from_pth.state_dict()[key])
+        np.testing.assert_array_equal(value, theirs[key].numpy())

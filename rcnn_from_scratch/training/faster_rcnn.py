@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from ..datasets.shapes import ShapesDataset
 from ..evaluation import EvaluationResult, evaluate_detections
 from ..models.faster_rcnn import FasterRCNN, FasterRCNNConfig
-from ..nn import Adam, WarmupStepSchedule, load_weights, save_weights
+from ..nn import Adam, WarmupStepSchedule, WeightsError, load_weights, save_weights
 from ..train import run_training
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "training_record",
     "build_detector",
     "train_and_save",
+    "ResumeError",
+    "remove_stale_temporaries",
 ]
 
 
@@ -43,19 +46,63 @@ def _save_checkpoint(path: Path, model: FasterRCNN, opt: Adam, rng, step: int, h
     save_weights(path, state, meta)
 
 
+class ResumeError(ValueError):
+    """``resume=True`` found a checkpoint it cannot continue from: damaged, or written by another
+    model, configuration or training settings. Raised before any training step."""
+
+
 def _load_checkpoint(path: Path, model: FasterRCNN, opt: Adam, rng, settings) -> tuple[int, list]:
-    state, meta = load_weights(path)
+    try:
+        state, meta = load_weights(path)
+    except WeightsError as err:
+        raise ResumeError(f"{err}; not resuming (delete it to start afresh)") from None
     if meta.get("model") != model.model_name or meta.get("config") != model.config_dict():
-        raise ValueError(f"{path}: a checkpoint of another model or configuration; not resuming")
-    if meta.get("settings") != settings:
-        raise ValueError(
-            f"{path}: written with other training settings {meta.get('settings')}; not resuming"
-        )
-    for name, p in model.named_parameters():
+        raise ResumeError(f"{path}: a checkpoint of another model or configuration; not resuming")
+    saved = meta.get("settings")
+    if saved != settings:
+        saved = saved if isinstance(saved, dict) else {}
+        diff = ", ".join(f"{k} {saved.get(k)} there, {v} here" for k, v in settings.items()
+                         if saved.get(k) != v)  # fmt: skip
+        raise ResumeError(f"{path}: written with other training settings ({diff}); not resuming "
+                          "(resume with the first run's settings, or delete it)")  # fmt: skip
+    params = dict(model.named_parameters())
+    for name, p in params.items():
+        saved = state.get("model." + name)
+        if saved is None or saved.shape != p.data.shape:
+            raise ResumeError(f"{path}: parameter {name!r} is missing or of another shape; "
+                              "not resuming (delete it to start afresh)")  # fmt: skip
+    try:
+        step, history = int(meta["step"]), list(meta["history"])
+        if not 0 <= step <= settings["steps"] or len(history) != step:
+            raise ValueError(f"step {step} with {len(history)} losses")
+        opt.load_state_dict({k[len("optim.") :]: v for k, v in state.items()
+                             if k.startswith("optim.")})  # fmt: skip
+        rng.bit_generator.state = meta["rng"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ResumeError(f"{path}: a damaged checkpoint ({type(err).__name__}: {err}); not "
+                          "resuming (delete it to start afresh)") from None  # fmt: skip
+    for name, p in params.items():
         p.data[...] = state["model." + name]
-    opt.load_state_dict({k[len("optim.") :]: v for k, v in state.items() if k.startswith("optim.")})
-    rng.bit_generator.state = meta["rng"]
-    return int(meta["step"]), list(meta["history"])
+    return step, history
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Delete the temporary files that an interrupted write of ``path`` left beside it.
+
+    ``save_weights`` writes ``<name>.<random>.tmp`` and renames it over ``<name>``; it deletes the
+    temporary file itself on an exception or Ctrl-C, but a killed process (SIGKILL, power loss)
+    cannot, so every run calls this for its checkpoint and its output before it starts.
+
+    Returns:
+        The files removed.
+    """
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(glob_escape(path.name) + ".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def _variant(model) -> str:
@@ -88,7 +135,8 @@ def train_detector(
         seed: seed of the sampling (which images, anchors and RoIs each step sees).
         minutes: optional wall-clock budget; training stops early when it is spent.
         checkpoint: file to write every ``checkpoint_every`` steps and at the end (atomically).
-        resume: continue from ``checkpoint`` if it exists (same model, config and settings).
+        resume: continue from ``checkpoint`` if it exists (same model, config and settings;
+            otherwise :class:`ResumeError` before the first step).
         evaluate_every: box (and mask) AP@0.5 on ``eval_images`` evaluation images every so many
             steps, logged and kept in the report (0: never).
 
@@ -99,16 +147,21 @@ def train_detector(
     settings = {"num_images": num_images, "steps": steps, "images_per_step": images_per_step,
                 "lr": lr, "seed": seed}  # fmt: skip
     rng = np.random.default_rng(seed)
-    # the model names its data: the multi-scale variant for the pyramid (models/mask_rcnn_fpn.py)
-    dataset = ShapesDataset("train", size=num_images, variant=_variant(model))
-    samples = [dataset[i] for i in range(num_images)]
     opt = Adam(model.parameters(), lr=lr)
     schedule = WarmupStepSchedule(lr, (int(0.75 * steps), int(0.9 * steps)), warmup_steps=50)
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     start, history = 0, []
-    if resume and checkpoint is not None and checkpoint.exists():
-        start, history = _load_checkpoint(checkpoint, model, opt, rng, settings)
-        log(f"resuming from {checkpoint} at step {start}")
+    if checkpoint is not None:
+        remove_stale_temporaries(checkpoint)
+    if resume and checkpoint is not None:
+        if checkpoint.exists():  # checked before the data is generated: a refusal comes at once
+            start, history = _load_checkpoint(checkpoint, model, opt, rng, settings)
+            log(f"resuming from {checkpoint} at step {start}")
+        else:
+            log(f"no checkpoint {checkpoint} yet; starting at step 0")
+    # the model names its data: the multi-scale variant for the pyramid (models/mask_rcnn_fpn.py)
+    dataset = ShapesDataset("train", size=num_images, variant=_variant(model))
+    samples = [dataset[i] for i in range(num_images)]
     evaluations = []
 
     def step(k):
@@ -219,6 +272,7 @@ def train_and_save(model: FasterRCNN, out, command: str, eval_images: int = 200,
     sits beside ``out`` as ``<stem>.checkpoint.npz``. Prints the tables; returns the record."""
     out = Path(out)
     checkpoint = out.with_name(out.stem + ".checkpoint.npz")
+    remove_stale_temporaries(out)
     report = train_detector(model, checkpoint=checkpoint, **kwargs)
     history = report.pop("history")
     results, times = evaluate_detector(model, eval_images)
@@ -228,7 +282,8 @@ def train_and_save(model: FasterRCNN, out, command: str, eval_images: int = 200,
            for kind, r in results.items() for name in ("map50", "map75", "map")},
         test_seconds_per_image={k: round(v, 4) for k, v in times.items()},
     )  # fmt: skip
-    curves = {k: np.array([h[k] for h in history], np.float32) for k in history[0]}
+    names = history[0] if history else {}  # a spent time budget may have run no step
+    curves = {k: np.array([h[k] for h in history], np.float32) for k in names}
     model.save(out, extra={"training": json.dumps(report)}, arrays=curves)
     for result in results.values():
         print(result.table())

@@ -502,7 +502,15 @@ def plot_full_scale_detections(
     ax.imshow(img)
     for k, colour in zip(keep, colours, strict=True):
         if masks is not None and masks[k].any() and not masks[k].all():
-            ax.contour(masks[k].astype(np.float32), levels=[0.5], colors=[colour], linewidths=1.2)
+            # contoured over the mask's bounding rows and columns (one pixel more each side), with
+            # the image's pixel coordinates: the same line, and the figure keeps no whole-image
+            # arrays per detection (100 on a 1333 x 1333 photograph held 4.9 GB)
+            rows, cols = np.flatnonzero(masks[k].any(axis=1)), np.flatnonzero(masks[k].any(axis=0))
+            r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, H)
+            c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, W)
+            ax.contour(np.arange(c0, c1), np.arange(r0, r1),
+                       masks[k][r0:r1, c0:c1].astype(np.float32), levels=[0.5], colors=[colour],
+                       linewidths=1.2)  # fmt: skip
         name = categories[labels[k]] if 0 <= labels[k] < len(categories) else str(labels[k])
         draw_boxes(ax, boxes[k][None], color=colour, labels=[f"{name} {scores[k]:.2f}"])
     _off(ax)

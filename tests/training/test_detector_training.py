@@ -81,3 +81,38 @@ def test_periodic_evaluation_reports_box_and_mask_ap():
 def test_evaluation_of_a_box_model_has_no_mask_metric():
     results, times = evaluate_detector(FasterRCNN(SMALL), num_images=2)
     assert set(results) == {"bbox"} and set(times) == {"features", "proposals", "heads"}
+
+
+def test_resuming_from_a_damaged_checkpoint_is_refused_before_the_first_step(tmp_path):
+    from rcnn_from_scratch.nn import load_weights, save_weights
+    from rcnn_from_scratch.training.faster_rcnn import ResumeError
+
+    ckpt = tmp_path / "ckpt.npz"
+    train_detector(FasterRCNN(SMALL), steps=2, checkpoint=ckpt, **QUIET)
+    state, meta = load_weights(ckpt)
+    name = next(k for k in state if k.startswith("model."))
+    damaged = [
+        ({k: v for k, v in state.items() if k != name}, meta, "missing or of another shape"),
+        ({**state, name: state[name][..., :1]}, meta, "missing or of another shape"),
+        (state, {k: v for k, v in meta.items() if k != "rng"}, "damaged checkpoint"),
+        (state, {**meta, "step": 5}, "damaged checkpoint"),
+    ]
+    for arrays, config, words in damaged:
+        save_weights(ckpt, arrays, config)
+        with pytest.raises(ResumeError, match=words):
+            train_detector(FasterRCNN(SMALL), steps=2, checkpoint=ckpt, resume=True, **QUIET)
+    ckpt.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(ResumeError, match="not resuming"):
+        train_detector(FasterRCNN(SMALL), steps=2, checkpoint=ckpt, resume=True, **QUIET)
+
+
+def test_temporary_files_of_a_killed_write_are_removed_and_no_others(tmp_path):
+    from rcnn_from_scratch.training.faster_rcnn import remove_stale_temporaries
+
+    names = ["m.npz.abc.tmp", "m.npz.x_y.tmp", "m.npz", "m.npzz.a.tmp", "n.npz.abc.tmp", "m.tmp"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    removed = remove_stale_temporaries(tmp_path / "m.npz")
+    assert sorted(p.name for p in removed) == ["m.npz.abc.tmp", "m.npz.x_y.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz", "m.npzz.a.tmp", "m.tmp",
+                                                           "n.npz.abc.tmp"]  # fmt: skip
