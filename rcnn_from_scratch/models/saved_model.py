@@ -59,7 +59,7 @@ _INT_TUPLES = {
     "trunk_channels": (1, 4096, 6),
     "mask_layers": (1, 4096, 16),
 }
-_POSITIVE_TUPLES = {"anchor_sizes": 64, "aspect_ratios": 64}  # longest
+_POSITIVE_TUPLES = {"anchor_sizes": (1e8, 64), "aspect_ratios": (1e4, 64)}  # largest, longest
 _THRESHOLDS = ("positive_fraction", "rpn_positive_fraction", "fg_iou", "bg_iou_low", "nms_thresh",
                "rpn_nms_thresh", "mask_threshold")  # fmt: skip
 _REALS = {"score_thresh": (-1e6, 1e6), "smooth_l1_beta": (0.0, 1e6), "context_padding": (0.0, 1e4)}
@@ -96,8 +96,10 @@ def validate_config(config) -> None:
             for i, v in enumerate(_tuple(value, name, longest)):
                 check_int(v, f"{name}[{i}]", low, high)
         elif name in _POSITIVE_TUPLES:
-            for i, v in enumerate(_tuple(value, name, _POSITIVE_TUPLES[name])):
+            largest, longest = _POSITIVE_TUPLES[name]
+            for i, v in enumerate(_tuple(value, name, longest)):
                 check_positive_finite(v, f"{name}[{i}]")
+                check_real(v, f"{name}[{i}]", 1 / largest, largest)
         elif name in _THRESHOLDS:
             check_threshold(value, name)
         elif name in _REALS:

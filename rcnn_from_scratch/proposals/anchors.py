@@ -30,9 +30,9 @@ class AnchorGenerator:
         sizes: e.g. ``((16, 32, 64),)``: anchor sizes (square root of the area) in image pixels.
         aspect_ratios: e.g. ``((0.5, 1.0, 2.0),)``: heights over widths.
 
-    Every size and ratio must be a finite number > 0, and every map needs at least one of each
-    (``ValueError`` otherwise: a negative size would give boxes with ``x2 < x1``, a ratio of 0 or inf
-    infinite anchors).
+    Every size must be a number in ``(0, 1e8]`` and every ratio one in ``[1e-4, 1e4]``, and every map
+    needs at least one of each (``ValueError`` otherwise: a negative size would give boxes with
+    ``x2 < x1``, a ratio of 0, inf or NaN, or a size beyond float32, infinite or NaN anchors).
     """
 
     def __init__(
@@ -113,15 +113,22 @@ class AnchorGenerator:
         return np.concatenate(self.grid_anchors(grids, strides))
 
 
+# anchors are float32: these bounds keep every anchor finite (a 10**4 : 1 box is already absurd)
+_BOUNDS = {"sizes": (0.0, 1e8), "aspect_ratios": (1e-4, 1e4)}
+
+
 def _positive_groups(groups, name: str) -> tuple[tuple[float, ...], ...]:
-    """One non-empty tuple of finite positive numbers per feature map."""
+    """One non-empty tuple of finite positive numbers per feature map, within ``_BOUNDS``."""
+    low, high = _BOUNDS[name]
     out = []
     for i, group in enumerate(groups):
         if not isinstance(group, (list, tuple)) or len(group) == 0:
             raise ValueError(f"{name}[{i}] must be a non-empty tuple of numbers; got {group!r}")
-        out.append(
-            tuple(check_positive_finite(v, f"{name}[{i}][{j}]") for j, v in enumerate(group))
-        )
+        values = tuple(check_positive_finite(v, f"{name}[{i}][{j}]") for j, v in enumerate(group))
+        for j, v in enumerate(values):
+            if not low <= v <= high:
+                raise ValueError(f"{name}[{i}][{j}] must lie in [{low:g}, {high:g}]; got {v!r}")
+        out.append(values)
     return tuple(out)
 
 
