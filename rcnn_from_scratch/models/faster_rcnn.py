@@ -19,11 +19,12 @@ import numpy as np
 
 from ..backbones.convnet import make_backbone
 from ..box_coder import BoxCoder
+from ..boxes import clip_boxes_to_image
 from ..conventions import as_rgb_float
 from ..heads.box_head import BoxHead, fast_rcnn_loss
 from ..postprocess import postprocess_detections
 from ..proposals.anchors import AnchorGenerator
-from ..proposals.proposal_layer import ProposalConfig, select_proposals
+from ..proposals.proposal_layer import ProposalConfig, proposals_by_level, select_proposals, top_k
 from ..proposals.rpn import RPNHead, flatten_rpn_outputs, rpn_loss
 from ..roi.pooler import make_pooler
 from ..targets.roi_targets import sample_roi_targets
@@ -130,6 +131,56 @@ class FasterRCNN(SavedModel):
         anchors = self.anchor_generator(image.shape[:2], [features.shape[2:]])
         obj, d = flatten_rpn_outputs(objectness, deltas)
         return anchors, obj[0], d[0], features.shape[2:]
+
+    def inspect(self, image) -> dict[str, np.ndarray]:
+        """Every step of one image's test-time pass, by name (for notebooks; no hooks needed).
+
+        The RPN: ``anchors`` ``(h w A, 4)``, ``objectness`` ``(h w A,)`` logits, ``deltas``
+        ``(h w A, 4)``, ``feature_size`` ``(h, w)``; the proposal layer: ``top`` ``(k,)`` int64
+        indices of the ``rpn_pre_nms_test`` anchors with the highest objectness, ``decoded`` ``(k, 4)``
+        those anchors moved by their deltas (not clipped), ``candidates`` ``(k, 4)`` the same clipped
+        to the image, ``after_nms`` ``(s, 4)`` the candidates that survive NMS, ``proposals`` ``(R, 4)``
+        the best ``rpn_post_nms_test`` of them with ``proposal_scores`` ``(R,)``. The box head:
+        ``class_logits`` ``(R, K + 1)``, ``box_regression`` ``(R, 4 (K + 1))``, ``refined`` ``(R, K, 4)``
+        each proposal decoded for each class (clipped; before the score threshold and per-class NMS),
+        and ``detections`` as :meth:`predict` gives them. Boxes ``x1, y1, x2, y2`` in image pixels.
+        """
+        image = as_rgb_float(image)
+        H, W = image.shape[:2]
+        c = self.config
+        features = self.backbone(images_to_tensor([image]))
+        objectness, deltas = self.rpn(features)
+        anchors = self.anchor_generator((H, W), [features.shape[2:]])
+        obj, d = (v[0] for v in flatten_rpn_outputs(objectness, deltas))
+        cfg = ProposalConfig(c.rpn_pre_nms_test, c.rpn_post_nms_test, c.rpn_nms_thresh)
+        steps = proposals_by_level(obj, d, anchors, (H, W), config=cfg, box_coder=self.rpn_coder)
+        top = top_k(obj, c.rpn_pre_nms_test)
+        cls_score, bbox_pred = self.box_head(self.pooler(features, _rois([steps.boxes])))
+        R, classes = cls_score.shape
+        refined = self.box_coder.decode_single(bbox_pred, steps.boxes).reshape(R, classes, 4)
+        detections = postprocess_detections(cls_score, bbox_pred, steps.boxes, (H, W),
+                                            c.score_thresh, c.nms_thresh, c.detections_per_img,
+                                            self.box_coder)  # fmt: skip
+        for m in (self.backbone, self.rpn, self.pooler, self.box_head):
+            m._cache = None
+        return {
+            "anchors": anchors,
+            "objectness": obj,
+            "deltas": d,
+            "feature_size": tuple(features.shape[2:]),
+            "top": top,
+            "decoded": self.rpn_coder.decode_single(d[top], anchors[top]),
+            "candidates": steps.candidates[0],
+            "after_nms": steps.candidates[0][steps.survivors[0]],
+            "proposals": steps.boxes,
+            "proposal_scores": steps.scores,
+            "class_logits": cls_score,
+            "box_regression": bbox_pred,
+            "refined": clip_boxes_to_image(refined[:, 1:].reshape(-1, 4), (H, W)).reshape(
+                R, classes - 1, 4
+            ),
+            "detections": detections,
+        }
 
     def loss(self, images, targets, rng: np.random.Generator) -> dict[str, float]:
         """Forward pass and the four losses (RPN objectness and boxes, head classes and boxes).

@@ -86,7 +86,7 @@ def plot_sampled_rois(image, rois, labels) -> Figure:
 
 def plot_training_curve(history: list[dict[str, float]], smooth: int = 20) -> Figure:
     """Each loss of a run (moving average over ``smooth`` steps) and their sum."""
-    fig = Figure(figsize=(7, 3.4), layout="constrained")
+    fig = Figure(figsize=(8, 3.4), layout="constrained")
     ax = fig.add_subplot()
     names = list(history[0]) if history else []
     kernel = np.ones(min(smooth, max(len(history), 1))) / min(smooth, max(len(history), 1))
@@ -98,5 +98,5 @@ def plot_training_curve(history: list[dict[str, float]], smooth: int = 20) -> Fi
     if len(names) > 1:
         ax.plot(np.convolve(total, kernel, mode="valid"), color="k", label="total")
     ax.set(xlabel="step", ylabel=f"loss (mean of {len(kernel)} steps)", yscale="log")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # off the curves
     return fig

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from ..conventions import as_rgb_float
 from ..roi.roi_align import roi_align, roi_align_sample_points
@@ -31,41 +32,57 @@ def _grid(ax, lo: int, hi: int) -> None:
     )
 
 
+def _pool_bins(ax, by0, by1, bx0, bx1, output_size: int) -> None:
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    for i in range(output_size):
+        for j in range(output_size):
+            c = colours[(i * output_size + j) % 4]
+            corner, w, h = (bx0[j], by0[i]), bx1[j] - bx0[j], by1[i] - by0[i]
+            ax.add_patch(Rectangle(corner, w, h, color=c, alpha=0.25))
+            ax.add_patch(Rectangle(corner, w, h, fill=False, ec=c, lw=1.5))
+
+
 def plot_roi_grids(image_size: int = 128, roi=(40.0, 40.0, 55.0, 55.0), feature_size: int = 25,
                    output_size: int = 2, sampling_ratio: int = 2) -> Figure:  # fmt: skip
-    """The worked example on the feature grid: left, the cells RoI pooling reads and its bins; right,
-    RoIAlign's exact box, its bins and its bilinear sampling points (``aligned=True``)."""
+    """The worked example on the feature grid, three ways. Left, the lecture's rule: the start
+    rounded to a cell, the size floored to whole cells (2.93 -> 2, 0.93 lost), split into equal
+    bins. Middle, torchvision's ``roi_pool``: both ends rounded, both end cells counted, bins of whole
+    cells (:func:`roi_pool_bins`). Right, RoIAlign's exact box, its bins and its bilinear sampling
+    points (``aligned=True``)."""
     scale = feature_size / image_size
     rois = np.array([[0.0, *roi]])
     x1, y1, x2, y2 = (v * scale for v in roi)
     lo, hi = int(np.floor(min(x1, y1))) - 1, int(np.ceil(max(x2, y2))) + 2
     ex = worked_example(image_size, roi[2] - roi[0], feature_size)
-    fig = Figure(figsize=(10, 5.2), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    for ax in (left, right):
+    fig = Figure(figsize=(15, 5.4), layout="constrained")
+    lecture, left, right = fig.subplots(1, 3)
+    for ax in (lecture, left, right):
         _grid(ax, lo, hi)
         ax.add_patch(
             Rectangle(
                 (x1, y1), x2 - x1, y2 - y1, fill=False, ec="k", lw=2, ls="--", label="the RoI"
             )
         )
+    # the lecture's rule: start rounded to a cell, floor(2.93) = 2 cells kept, equal bins
+    sx, sy = np.floor(x1 + 0.5), np.floor(y1 + 0.5)
+    kw, kh = np.floor(x2 - x1), np.floor(y2 - y1)
+    edges_x = sx + kw * np.arange(output_size + 1) / output_size
+    edges_y = sy + kh * np.arange(output_size + 1) / output_size
+    _pool_bins(lecture, edges_y[:-1], edges_y[1:], edges_x[:-1], edges_x[1:], output_size)
+    lecture.set_title(
+        f"the lecture's rule: {ex.roi_cells:.2f} -> {ex.pooled_cells} cells "
+        f"({ex.lost_cells:.2f} lost)"
+    )
     by0, by1, bx0, bx1 = (
         a[0]
         for a in roi_pool_bins(rois, scale, (output_size, output_size), feature_size, feature_size)
     )
+    _pool_bins(left, by0, by1, bx0, bx1, output_size)
+    left.set_title(
+        f"torchvision's roi_pool: ends rounded, {int(bx1[-1] - bx0[0])} x {int(by1[-1] - by0[0])} "
+        "cells read"
+    )
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
-    for i in range(output_size):
-        for j in range(output_size):
-            c = colours[(i * output_size + j) % 4]
-            left.add_patch(
-                Rectangle((bx0[j], by0[i]), bx1[j] - bx0[j], by1[i] - by0[i], color=c, alpha=0.25)
-            )
-            left.add_patch(
-                Rectangle(
-                    (bx0[j], by0[i]), bx1[j] - bx0[j], by1[i] - by0[i], fill=False, ec=c, lw=1.5
-                )
-            )
-    left.set_title(f"RoI pooling: whole cells ({ex.roi_cells:.2f} cells snapped to the grid)")
     ys, xs = roi_align_sample_points(rois, output_size, scale, sampling_ratio, aligned=True)[0]
     bw, bh = (x2 - x1) / output_size, (y2 - y1) / output_size
     for i in range(output_size):
@@ -75,13 +92,13 @@ def plot_roi_grids(image_size: int = 128, roi=(40.0, 40.0, 55.0, 55.0), feature_
             gx, gy = np.meshgrid(xs[j] + 0.5, ys[i] + 0.5)  # index frame -> continuous cells
             right.plot(gx.ravel(), gy.ravel(), "o", color=c, ms=5)
     right.set_title(f"RoIAlign: exact box ({ex.roi_cells:.2f} cells), bilinear samples")
-    left.legend(loc="lower right")
+    lecture.legend(loc="lower right")
     return fig
 
 
 def plot_misalignment(strides=(4, 8, 16, 32), num_rois: int = 2000, output_size: int = 7) -> Figure:
     """Mean and 95th percentile of the bin-edge misalignment (image pixels) per feature stride."""
-    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    fig = Figure(figsize=(8, 4), layout="constrained")
     ax = fig.add_subplot()
     stats = {name: ([], []) for name in ("roi_pool", "roi_align")}
     for s in strides:
@@ -93,10 +110,14 @@ def plot_misalignment(strides=(4, 8, 16, 32), num_rois: int = 2000, output_size:
         mean, p95 = stats[name]
         ax.plot(strides, mean, "o-", color=colour, label=f"{name}: mean")
         ax.plot(strides, p95, "s--", color=colour, alpha=0.6, label=f"{name}: 95th percentile")
-    ax.set(xscale="log", xticks=list(strides), xticklabels=[str(s) for s in strides])
-    ax.set(xlabel="feature stride (image pixels per cell)", ylabel="bin edge error (image pixels)")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(list(strides)))
+    ax.xaxis.set_major_formatter(FixedFormatter([str(s) for s in strides]))
+    ax.xaxis.set_minor_locator(NullLocator())  # no 6 x 10^0 between the strides
+    ax.set(xlabel="feature stride (image pixels per cell, log scale)",
+           ylabel="bin edge error (image pixels)")  # fmt: skip
     ax.set_title(f"Where each {output_size}x{output_size} bin reads, against where it should")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # off the curves
     return fig
 
 
