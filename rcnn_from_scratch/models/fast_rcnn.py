@@ -29,7 +29,7 @@ from ..postprocess import postprocess_detections
 from ..proposals.selective_search import selective_search
 from ..roi.pooler import make_pooler
 from ..targets.roi_targets import sample_roi_targets
-from .saved_model import SavedModel
+from .saved_model import SavedModel, validate_config
 
 __all__ = ["FastRCNNConfig", "FastRCNN", "DEFAULT_WEIGHTS", "images_to_tensor"]
 
@@ -54,6 +54,9 @@ class FastRCNNConfig:
     nms_thresh: float = 0.3  # paper: 0.3
     detections_per_img: int = 100
     proposal_mode: str = "fast"
+
+    def __post_init__(self):
+        validate_config(self)  # types and ranges, before anything is built
 
 
 def images_to_tensor(images) -> np.ndarray:

@@ -30,7 +30,7 @@ from ..roi.pooler import make_pooler
 from ..targets.roi_targets import sample_roi_targets
 from ..targets.rpn_targets import assign_rpn_targets
 from .fast_rcnn import images_to_tensor
-from .saved_model import SavedModel
+from .saved_model import SavedModel, validate_config
 
 
 def _rois(boxes_per_image) -> np.ndarray:
@@ -69,6 +69,9 @@ class FasterRCNNConfig:
     score_thresh: float = 0.05
     nms_thresh: float = 0.5
     detections_per_img: int = 100
+
+    def __post_init__(self):
+        validate_config(self)  # types and ranges, before anything is built
 
 
 class FasterRCNN(SavedModel):

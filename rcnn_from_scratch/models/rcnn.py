@@ -37,7 +37,7 @@ from ..nn import (
 from ..nn.init import make_rng
 from ..proposals.selective_search import selective_search
 from ..roi.warp import warp_regions
-from .saved_model import check_parameter_shapes, config_from_record
+from .saved_model import check_parameter_shapes, config_from_record, validate_config
 
 __all__ = ["RCNNConfig", "RCNN", "DEFAULT_WEIGHTS"]
 
@@ -59,6 +59,9 @@ class RCNNConfig:
     nms_thresh: float = 0.3  # paper: 0.3
     score_thresh: float = -1.0  # SVM margin: keep everything not clearly negative
     detections_per_img: int = 100
+
+    def __post_init__(self):
+        validate_config(self)  # types and ranges, before anything is built
 
 
 def build_cnn(config: RCNNConfig, rng=None) -> tuple[Sequential, Sequential, Linear]:

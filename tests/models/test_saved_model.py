@@ -156,3 +156,19 @@ def test_rcnn_load_refuses_a_bad_stored_config(tmp_path, field, value, message):
 def test_the_shipped_rcnn_still_loads_and_its_config_round_trips():
     model = RCNN.pretrained()
     assert json.loads(json.dumps(model.config.channels)) == list(RCNNConfig().channels)
+
+
+def test_configs_built_in_code_are_checked_too():
+    from rcnn_from_scratch.models.fast_rcnn import FastRCNNConfig
+    from rcnn_from_scratch.models.faster_rcnn import FasterRCNNConfig
+    from rcnn_from_scratch.models.mask_rcnn import MaskRCNNConfig
+    from rcnn_from_scratch.models.rcnn import RCNNConfig
+
+    with pytest.raises(ValueError, match="hidden"):
+        FastRCNNConfig(hidden=10**7)
+    with pytest.raises(ValueError, match="nms_thresh"):
+        FasterRCNNConfig(nms_thresh=None)
+    with pytest.raises(ValueError, match="anchor_sizes"):
+        MaskRCNNConfig(anchor_sizes=(-16.0, 32.0, 48.0))
+    with pytest.raises(ValueError):
+        RCNNConfig(num_classes="3")
