@@ -59,9 +59,20 @@ class FastRCNNConfig:
         validate_config(self)  # types and ranges, before anything is built
 
 
-def images_to_tensor(images) -> np.ndarray:
-    """A list of ``H x W x 3`` images (one size) -> ``(N, 3, H, W)`` float32, centred on 0."""
-    return np.stack([as_rgb_float(im).transpose(2, 0, 1) for im in images]) - np.float32(0.5)
+def images_to_tensor(images, minimum: int = 1) -> np.ndarray:
+    """A list of ``H x W x 3`` images (one size) -> ``(N, 3, H, W)`` float32, centred on 0.
+
+    ``minimum``: the smallest height and width the model can take (its backbone's stride: each
+    2 x 2 pooling halves the map); a smaller image is a ``ValueError`` that says so."""
+    arrays = [as_rgb_float(im) for im in images]
+    for im in arrays:
+        if min(im.shape[:2]) < minimum:
+            h, w = im.shape[:2]
+            raise ValueError(
+                f"image of {w} x {h} pixels (width x height) is too small: this model needs at "
+                f"least {minimum} x {minimum} (its backbone's stride)"
+            )
+    return np.stack([im.transpose(2, 0, 1) for im in arrays]) - np.float32(0.5)
 
 
 class FastRCNN(SavedModel):
@@ -106,7 +117,7 @@ class FastRCNN(SavedModel):
             ``{"classification": float, "box_regression": float}``.
         """
         c = self.config
-        features = self.backbone(images_to_tensor(images))  # (N, C, H/8, W/8)
+        features = self.backbone(images_to_tensor(images, self.backbone.stride))  # (N, C, H/8, W/8)
         rois, labels, deltas = [], [], []
         for n, (target, props) in enumerate(zip(targets, proposals, strict=True)):
             t = sample_roi_targets(
@@ -143,7 +154,7 @@ class FastRCNN(SavedModel):
         """Detections for one image given its proposals (for timing the stages apart)."""
         H, W = np.asarray(image).shape[:2]
         t0 = time.perf_counter()
-        features = self.backbone(images_to_tensor([image]))
+        features = self.backbone(images_to_tensor([image], self.backbone.stride))
         t1 = time.perf_counter()
         rois = np.hstack(
             [np.zeros((len(proposals), 1), np.float32), np.asarray(proposals, np.float32)]

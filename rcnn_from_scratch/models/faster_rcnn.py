@@ -127,7 +127,7 @@ class FasterRCNN(SavedModel):
         """The RPN's view of one image, for figures: ``(anchors (h w A, 4), objectness logits
         (h w A,), deltas (h w A, 4), feature size (h, w))``, in the anchors' order."""
         image = as_rgb_float(image)
-        features = self.backbone(images_to_tensor([image]))
+        features = self.backbone(images_to_tensor([image], self.backbone.stride))
         objectness, deltas = self.rpn(features)
         for m in (self.backbone, self.rpn):
             m._cache = None
@@ -151,7 +151,7 @@ class FasterRCNN(SavedModel):
         image = as_rgb_float(image)
         H, W = image.shape[:2]
         c = self.config
-        features = self.backbone(images_to_tensor([image]))
+        features = self.backbone(images_to_tensor([image], self.backbone.stride))
         objectness, deltas = self.rpn(features)
         anchors = self.anchor_generator((H, W), [features.shape[2:]])
         obj, d = (v[0] for v in flatten_rpn_outputs(objectness, deltas))
@@ -198,7 +198,7 @@ class FasterRCNN(SavedModel):
             whatever :meth:`_extra_losses` adds (Mask R-CNN's ``"mask"``).
         """
         c = self.config
-        x = images_to_tensor(images)
+        x = images_to_tensor(images, self.backbone.stride)
         features = self.backbone(x)  # (N, C, h, w)
         objectness, deltas, anchors, proposals = self._proposals(
             features, x.shape[2:], training=True
@@ -250,7 +250,7 @@ class FasterRCNN(SavedModel):
         """Features and box detections of one image; stage times go to ``self.timings``."""
         H, W = image.shape[:2]
         t0 = time.perf_counter()
-        features = self.backbone(images_to_tensor([image]))
+        features = self.backbone(images_to_tensor([image], self.backbone.stride))
         t1 = time.perf_counter()
         _, _, _, proposals = self._proposals(features, (H, W), training=False)
         t2 = time.perf_counter()

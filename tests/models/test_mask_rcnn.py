@@ -84,3 +84,10 @@ def test_shipped_weights_segment_shapes():
     preds = [model.predict(image) for image, _ in data]
     result = evaluate_detections(preds, [t for _, t in data], iou_type="segm")
     assert result.map50 > 0.85
+
+
+def test_an_image_smaller_than_the_stride_is_refused_clearly():
+    from rcnn_from_scratch.models.mask_rcnn import MaskRCNN
+
+    with pytest.raises(ValueError, match="too small: this model needs at least 8 x 8"):
+        MaskRCNN().predict(np.zeros((2, 3, 3), np.uint8))
