@@ -31,7 +31,9 @@ def test_roi_align_bins_sit_exactly_where_they_should_and_roi_pool_bins_do_not()
 
 
 def test_the_figures_draw():
-    assert len(plot_roi_grids().axes) == 2
+    # the lecture's rule (floor to 2 cells), torchvision's roi_pool, RoIAlign
+    titles = [ax.get_title() for ax in plot_roi_grids().axes]
+    assert len(titles) == 3 and "lecture" in titles[0] and "RoIAlign" in titles[2]
     assert plot_misalignment(strides=(4, 8), num_rois=50).axes
     image, target = make_shapes_sample(3)
     assert len(plot_pooled_vs_aligned(image, target["boxes"][0]).axes) == 3
