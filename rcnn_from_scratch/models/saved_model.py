@@ -27,6 +27,7 @@ from ..conventions import (
     check_threshold,
 )
 from ..nn import WeightsError, load_weights, save_weights
+from ..nn.weights import check_parameter_shapes as _check_shapes
 from ..proposals.selective_search import MODES
 from ..roi.warp import WARP_METHODS
 
@@ -154,18 +155,9 @@ def config_from_record(config_class, record: dict, path):
 
 
 def check_parameter_shapes(own: dict, state: dict, path) -> None:
-    """The file's arrays must be exactly the model's parameters, each of exactly its shape."""
-    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing:
-        raise WeightsError(f"{path}: missing parameter(s) {missing}")
-    if extra:
-        raise WeightsError(f"{path}: unexpected parameter(s) {extra}")
-    for name, shape in own.items():
-        if tuple(state[name].shape) != tuple(shape):
-            raise WeightsError(
-                f"{path}: parameter {name!r} has shape {tuple(state[name].shape)}; "
-                f"the model needs {tuple(shape)}"
-            )
+    """The file's arrays must be exactly the model's parameters (``own``: name -> shape), each of
+    exactly its shape (``nn.weights.check_parameter_shapes``)."""
+    _check_shapes(own, {name: np.shape(a) for name, a in state.items()}, path)
 
 
 class SavedModel:

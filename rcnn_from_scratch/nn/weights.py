@@ -24,7 +24,13 @@ import numpy as np
 
 from .module import Module
 
-__all__ = ["FORMAT_VERSION", "WeightsError", "save_weights", "load_weights"]
+__all__ = [
+    "FORMAT_VERSION",
+    "WeightsError",
+    "check_parameter_shapes",
+    "save_weights",
+    "load_weights",
+]
 
 FORMAT_VERSION = 1
 _RESERVED = ("__format__", "__config__", "__manifest__")
@@ -255,15 +261,22 @@ def _check_manifest(manifest: dict, members: dict[str, _Member], path) -> None:
 
 
 def _check_expected(expected: dict, members: dict[str, _Member], path) -> None:
-    missing = sorted(set(expected) - set(members))
-    extra = sorted(set(members) - set(expected))
+    check_parameter_shapes(expected, {name: m.shape for name, m in members.items()}, path)
+
+
+def check_parameter_shapes(expected: dict, shapes: dict, path) -> None:
+    """The file's arrays (name -> shape) must be exactly the model's parameters (name -> shape),
+    each of exactly its shape: a missing or unexpected name, or another shape, is a
+    :class:`WeightsError` naming it (nothing is broadcast)."""
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
     if missing:
         raise WeightsError(f"{path}: missing parameter(s) {missing}")
     if extra:
         raise WeightsError(f"{path}: unexpected parameter(s) {extra}")
     for name, shape in expected.items():
-        if tuple(members[name].shape) != tuple(shape):
+        if tuple(shapes[name]) != tuple(shape):
             raise WeightsError(
-                f"{path}: parameter {name!r} has shape {members[name].shape}; "
+                f"{path}: parameter {name!r} has shape {tuple(shapes[name])}; "
                 f"the model needs {tuple(shape)}"
             )
