@@ -70,6 +70,9 @@ def roi_pool_bins(rois: np.ndarray, spatial_scale: float, output_size, height: i
     return y0, y1, x0, x1
 
 
+_TABLE_BYTES = 2**20  # the window-maximum table of _window_max, at most: about a core's L2 cache
+
+
 class RoIPoolCache(NamedTuple):
     """What the backward needs: where each output's maximum came from."""
 
@@ -106,11 +109,10 @@ def roi_pool_forward(input, boxes, output_size, spatial_scale: float = 1.0):
         float(K) * C * P[0] * P[1], 2 * x.dtype.itemsize + 16,
         f"RoI pooling's output and argmax ({K}, {C}, {P[0]}, {P[1]}) (output_size {P})",
     )  # fmt: skip
-    out = np.zeros((K, C) + P, dtype=x.dtype)
-    argmax = np.full((K, C) + P, -1, dtype=np.int64)
-    if K == 0:
-        return out, RoIPoolCache(argmax, x.shape, x.dtype)
     y0, y1, x0, x1 = roi_pool_bins(rois, spatial_scale, P, H, W)
+    if K == 0 or (y1 - y0).max() == 0 or (x1 - x0).max() == 0:  # no RoI, or every bin empty
+        out = np.zeros((K, C) + P, dtype=x.dtype)
+        return out, RoIPoolCache(np.full((K, C) + P, -1, np.int64), x.shape, x.dtype)
     xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # (N, H, W, C): gathers read whole C rows
     out, argmax = _window_max(xh, rois[:, 0].astype(np.int64), y0, y1, x0, x1)
     return out, RoIPoolCache(argmax, x.shape, x.dtype)
@@ -122,8 +124,10 @@ def _window_max(xh, n, y0, y1, x0, x1):
     A bin is a window of the map, at most ``h_max x w_max`` cells (a few cells, whatever the number
     of RoIs). So the maximum over *every* window of each size is computed once for the whole map,
     growing the window one column, then one row at a time (``m[y, x] = max(m[y, x], x[y, x + w - 1])``),
-    and each bin reads its value from the map of its own size with one gather. Strict ``>`` keeps
-    the earlier cell, columns then rows: torchvision's row-major tie rule.
+    into a table ``T[size, n, y, x, c]``, and each bin reads its value (and where it came from) from
+    the table with one gather. Strict ``>`` keeps the earlier cell, columns then rows: torchvision's
+    row-major tie rule. A small map's table holds every size at once (one gather in all); a large
+    map's holds as many as ``_TABLE_BYTES`` allows, reused in turn (a gather each time it is full).
 
     Args:
         xh: ``(N, H, W, C)`` channels-last feature map.
@@ -134,41 +138,60 @@ def _window_max(xh, n, y0, y1, x0, x1):
     Pw = x0.shape[1]
     hb = np.broadcast_to((y1 - y0)[:, :, None], (K, Ph, Pw)).reshape(-1)  # bin heights, flat
     wb = np.broadcast_to((x1 - x0)[:, None, :], (K, Ph, Pw)).reshape(-1)  # and widths
-    h_max, w_max = int(hb.max(initial=0)), int(wb.max(initial=0))
-    # where the maximum sits, as its offset dy * W + dx from the window's corner: a small integer
-    ct = np.int16 if h_max * W < 2**15 else np.int64
+    h_max, w_max = int(hb.max()), int(wb.max())
+    empty = (hb == 0) | (wb == 0)  # no maximum, no gradient
+    size = np.where(empty, 0, (wb - 1) * h_max + hb - 1)  # every bin's window size s, as an index
     it = np.int32 if N * C * H * W < 2**31 else np.int64  # flat indices into the input
-    val = np.zeros((K * Ph * Pw, C), xh.dtype)
+    # where each cell sits in the (N, C, H, W) input: the argmax of its 1 x 1 window
+    cell = np.arange(N * C * H * W, dtype=it).reshape(N, C, H, W).transpose(0, 2, 3, 1).copy()
+    # every bin's corner (its top-left cell) in the (N, H, W) map
+    corner = ((n.astype(it)[:, None, None] * H + y0[:, :, None]) * W + x0[:, None, :]).reshape(-1)
+    sizes = h_max * w_max
+    slots = int(
+        np.clip(_TABLE_BYTES // (xh.size * (xh.itemsize + np.dtype(it).itemsize)), 1, sizes)
+    )
+    tab_val = np.empty((slots,) + xh.shape, xh.dtype)  # size s sits in slot s % slots
+    tab_code = np.empty((slots,) + xh.shape, it)
+    val = np.empty((K * Ph * Pw, C), xh.dtype)
     flat = np.empty((K * Ph * Pw, C), it)
-    cell_n = np.repeat(n, Ph * Pw).astype(it)  # image, top row and left column of every bin
-    cell_y = np.repeat(y0, Pw, axis=1).reshape(-1).astype(it)
-    cell_x = np.tile(x0, (1, Ph)).reshape(-1).astype(it)
     # Running maxima by arithmetic, not masked copies (several times faster in NumPy): the value
-    # by np.maximum, the position by code += better * (new - code).
-    col_val, col_code = xh.copy(), np.zeros(xh.shape, ct)  # windows 1 x w, for w = 1, 2, ...
+    # by np.maximum, the position by code = old + better * (new - old).
+    col_val, col_code = xh, cell  # windows 1 x w, for w = 1, 2, ...
     for w in range(1, w_max + 1):
         if w > 1:
-            col_val, col_code = col_val[:, :, :-1], col_code[:, :, :-1]  # windows that still fit
-            better = xh[:, :, w - 1 :] > col_val
-            np.maximum(col_val, xh[:, :, w - 1 :], out=col_val)
-            col_code += better * (ct(w - 1) - col_code)
-        win_val, win_code = col_val.copy(), col_code.copy()  # windows h x w, for h = 1, 2, ...
-        for h in range(1, h_max + 1):
-            if h > 1:
-                win_val, win_code = win_val[:, :-1], win_code[:, :-1]
+            new, new_code = xh[:, :, w - 1 :], cell[:, :, w - 1 :]
+            better = new > col_val[:, :, :-1]
+            col_val = np.maximum(col_val[:, :, :-1], new)
+            col_code = col_code[:, :, :-1] + better * (new_code - col_code[:, :, :-1])
+        for h in range(1, h_max + 1):  # windows h x w from (h - 1) x w, at rows that still fit
+            s = (w - 1) * h_max + h - 1
+            win_val, win_code = (
+                tab_val[s % slots, :, : H - h + 1, : W - w + 1],
+                tab_code[s % slots, :, : H - h + 1, : W - w + 1],
+            )
+            if h == 1:
+                win_val[...], win_code[...] = col_val, col_code
+            else:
+                prev_val = tab_val[(s - 1) % slots, :, : H - h + 1, : W - w + 1]
+                prev_code = tab_code[(s - 1) % slots, :, : H - h + 1, : W - w + 1]
                 below, below_code = col_val[:, h - 1 :], col_code[:, h - 1 :]
-                better = below > win_val
-                np.maximum(win_val, below, out=win_val)
-                win_code += better * (below_code + ct((h - 1) * W) - win_code)
-            bins = np.flatnonzero((hb == h) & (wb == w))  # the bins of this size
-            if len(bins):
-                Hw, Ww = win_val.shape[1:3]
-                at = (cell_n[bins] * Hw + cell_y[bins]) * Ww + cell_x[bins]
-                val[bins] = np.take(win_val.reshape(-1, C), at, axis=0)
-                flat[bins] = np.take(win_code.reshape(-1, C), at, axis=0)
-    flat += (((cell_n * C * H) + cell_y) * W + cell_x)[:, None]  # the window's corner in channel 0
-    flat += np.arange(C, dtype=it) * it(H * W)  # and the channel
-    flat[(hb == 0) | (wb == 0)] = -1  # empty bins: no maximum, no gradient
+                better = below > prev_val
+                np.maximum(prev_val, below, out=win_val)
+                step = (below_code - prev_code) * better  # (with one slot, prev is win itself)
+                np.add(prev_code, step, out=win_code)
+            if s % slots == slots - 1 or s == sizes - 1:  # the table is full: bins read from it
+                lo = s - s % slots
+                if slots == sizes:  # it holds every size: gather straight into the outputs
+                    at = size * (N * H * W) + corner
+                    at[empty] = 0
+                    np.take(tab_val.reshape(-1, C), at, axis=0, out=val)
+                    np.take(tab_code.reshape(-1, C), at, axis=0, out=flat)
+                else:
+                    bins = np.flatnonzero(~empty & (size >= lo) & (size <= s))
+                    at = (size[bins] - lo) * (N * H * W) + corner[bins]
+                    val[bins] = np.take(tab_val.reshape(-1, C), at, axis=0)
+                    flat[bins] = np.take(tab_code.reshape(-1, C), at, axis=0)
+    val[empty], flat[empty] = 0, -1
     shape = (K, Ph, Pw, C)  # channels last; callers see (K, C, Ph, Pw) views
     return val.reshape(shape).transpose(0, 3, 1, 2), flat.reshape(shape).transpose(0, 3, 1, 2)
 

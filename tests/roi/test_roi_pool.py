@@ -128,3 +128,21 @@ def test_a_nan_infinite_or_non_positive_spatial_scale_is_refused(scale):
             fn(x, np.array([[0, 0, 0, 4, 4.0]]), 2, spatial_scale=scale)
     with pytest.raises(ValueError, match="spatial_scale"):
         RoIPool(2, scale)
+
+
+@pytest.mark.parametrize("table_bytes", [1, 2**12, 2**20])
+def test_equals_the_reference_whether_the_window_table_holds_one_size_some_or_all(
+    monkeypatch, table_bytes
+):
+    """Small maps put every window size in one table; large ones reuse a smaller table in turn."""
+    import rcnn_from_scratch.roi.roi_pool as module
+
+    monkeypatch.setattr(module, "_TABLE_BYTES", table_bytes)
+    rng = np.random.default_rng(table_bytes)
+    x = np.round(rng.standard_normal((2, 3, 16, 14)), 1)  # rounded: ties, first maximum wins
+    rois = random_rois(rng, 200, extent=130)  # partly outside the map, both images, empty bins
+    out, cache = roi_pool_forward(x, rois, (5, 4), 0.125)
+    np.testing.assert_array_equal(out, roi_pool_reference(x, rois, (5, 4), 0.125))
+    assert np.any(cache.argmax < 0) and np.all(out[cache.argmax < 0] == 0)
+    used = cache.argmax >= 0
+    np.testing.assert_array_equal(x.reshape(-1)[cache.argmax[used]], out[used])
