@@ -107,7 +107,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 # steps of the shipped weights' training commands (data/README.md)
 STEPS = {"rcnn": 1000, "fast-rcnn": 2000, "faster-rcnn": 6000, "mask-rcnn": 4500,
-         "mask-rcnn-fpn": 500}  # fmt: skip
+         "mask-rcnn-fpn": 4000}  # fmt: skip
+# steps of each arm of the two ablations (ablation; ablation --backbone)
+ABLATION_STEPS = {"roi": 3000, "backbone": 4000}
 
 
 TWO_STAGE = ("faster-rcnn", "mask-rcnn")
@@ -126,9 +128,13 @@ def _train(args: argparse.Namespace) -> int:
         return _fail("--class-agnostic is an option of mask-rcnn only")
     if args.model not in TWO_STAGE:
         given = [name for name, value in (("--minutes", args.minutes), ("--resume", args.resume),
-                 ("--evaluate-every", args.evaluate_every), ("--pooler", args.pooler)) if value]  # fmt: skip
+                 ("--evaluate-every", args.evaluate_every)) if value]  # fmt: skip
         if given:
-            return _fail(f"{given[0]} is an option of faster-rcnn and mask-rcnn only")
+            return _fail(
+                f"{given[0]} is an option of faster-rcnn, mask-rcnn and mask-rcnn-fpn only"
+            )
+        if args.pooler:
+            return _fail("--pooler is an option of faster-rcnn and mask-rcnn only")
     problem = _check_output_file(args.out)
     if problem is None and args.model in TWO_STAGE:
         problem = _check_output_file(_checkpoint_path(args.out), "--out's checkpoint")
@@ -171,35 +177,33 @@ def _checkpoint_path(out):
 
 def _train_pyramid(args: argparse.Namespace) -> int:
     """The small Mask R-CNN over a feature pyramid, or its single-level arm, on multi-scale shapes."""
-    import math
-    from pathlib import Path
-
     from .training.feature_pyramid import build_mask_rcnn_fpn, train_and_save_pyramid
 
     if args.pooler or args.class_agnostic:
         return _fail("--pooler and --class-agnostic are options of mask-rcnn only")
-    out = Path(args.out)
-    if out.is_dir() or not out.resolve().parent.is_dir():
-        return _fail(f"--out {out}: name a file in an existing folder")
-    if args.images < 2 or args.steps < 1 or args.eval_images < 1:
-        return _fail("--images must be at least 2, --steps and --eval-images at least 1")
-    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
-        return _fail(f"--minutes must be a positive number; got {args.minutes}")
+    problem = _check_output_file(args.out)
+    if problem is None:
+        problem = _check_output_file(_checkpoint_path(args.out), "--out's checkpoint")
+    if problem is not None:
+        return _fail(problem)
     model = build_mask_rcnn_fpn(args.arm or "fpn", seed=args.seed)
-    command = " ".join(["python -m rcnn_from_scratch", *sys.argv[1:]])
-    train_and_save_pyramid(model, out, command, eval_images=args.eval_images,
-                           num_images=args.images, steps=args.steps, seed=args.seed,
-                           minutes=args.minutes, resume=args.resume,
-                           evaluate_every=args.evaluate_every)  # fmt: skip
-    return 0
+    return _run_training(train_and_save_pyramid, model, args)
 
 
 def _train_two_stage(args: argparse.Namespace) -> int:
     """Faster and Mask R-CNN: time budget, checkpoints, resume, periodic evaluation."""
-    from .training.faster_rcnn import ResumeError, build_detector, train_and_save
+    from .training.faster_rcnn import build_detector, train_and_save
 
     model = build_detector(args.model, args.pooler, seed=args.seed,
                            class_agnostic=args.class_agnostic)  # fmt: skip
+    return _run_training(train_and_save, model, args)
+
+
+def _run_training(train_and_save, model, args: argparse.Namespace) -> int:
+    """``train_and_save(model, out, command, ...)`` (Faster / Mask R-CNN's or the pyramid's) with
+    the command's settings; a checkpoint it cannot resume from, Ctrl-C and SIGTERM are one line."""
+    from .training.faster_rcnn import ResumeError
+
     command = " ".join(["python -m rcnn_from_scratch", *sys.argv[1:]])
     try:
         with _sigterm_as_interrupt():
@@ -243,6 +247,8 @@ class _sigterm_as_interrupt:
 
 
 def _ablation(args: argparse.Namespace) -> int:
+    """Both arms of one ablation into the folder ``--out``, then its table: RoI pooling against
+    RoIAlign, or with ``--backbone`` the single-level trunk against the feature pyramid."""
     from pathlib import Path
 
     out = Path(args.out)
@@ -252,10 +258,18 @@ def _ablation(args: argparse.Namespace) -> int:
     reason = _cannot_write(existing) if existing.is_dir() else "not a folder"
     if reason is not None:
         return _fail(f"--out {out}: cannot write in {existing} ({reason})")
+    steps = args.steps or ABLATION_STEPS["backbone" if args.backbone else "roi"]
+    settings = dict(steps=steps, seed=args.seed, num_images=args.images,
+                    eval_images=args.eval_images, minutes=args.minutes)  # fmt: skip
+    if args.backbone:
+        from .training.ablation import backbone_ablation_table, run_backbone_ablation
+
+        paths = run_backbone_ablation(args.out, **settings)
+        print(backbone_ablation_table(paths["single_level"], paths["fpn"]))
+        return 0
     from .training.ablation import ablation_table, run_ablation
 
-    paths = run_ablation(args.out, steps=args.steps, seed=args.seed, num_images=args.images,
-                         eval_images=args.eval_images, minutes=args.minutes)  # fmt: skip
+    paths = run_ablation(args.out, **settings)
     print(ablation_table(paths["roi_pool"], paths["roi_align"]))
     return 0
 
@@ -543,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
                             + ")")  # fmt: skip
     train.add_argument("--eval-images", type=_int_in(1, MAX_IMAGES), default=200,
                        help="evaluation images")  # fmt: skip
-    two = "Faster / Mask R-CNN only: "
+    two = "Faster / Mask R-CNN and mask-rcnn-fpn only: "
     train.add_argument(
         "--minutes", type=_minutes, help=two + "stop when this wall-clock budget is spent"
     )
@@ -562,12 +576,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     ablation = commands.add_parser(
-        "ablation", help="Mask R-CNN trained twice, RoI pooling vs RoIAlign: the paper's table"
+        "ablation",
+        help="Mask R-CNN trained twice, RoI pooling vs RoIAlign (the paper's Table 2c), or with "
+        "--backbone one map vs a feature pyramid (Table 2a): the table beside the papers'",
     )
     ablation.add_argument("--out", required=True, help="folder for the two weights files")
+    ablation.add_argument("--backbone", action="store_true",
+                          help="the backbone ablation: train mask-rcnn-fpn's two arms "
+                               "(single_level, then fpn) on the multi-scale shapes")  # fmt: skip
     ablation.add_argument("--seed", type=_int_in(0), default=0, help="seed of both runs")
-    ablation.add_argument("--steps", type=_int_in(1), default=3000,
-                          help="optimisation steps of each run")  # fmt: skip
+    ablation.add_argument("--steps", type=_int_in(1), default=None,
+                          help="optimisation steps of each run (default: "
+                               f"{ABLATION_STEPS['roi']}; with --backbone "
+                               f"{ABLATION_STEPS['backbone']})")  # fmt: skip
     ablation.add_argument("--minutes", type=_minutes, help="wall-clock budget of each run")
     ablation.add_argument("--images", type=count, default=400, help="training images")
     ablation.add_argument("--eval-images", type=_int_in(1, MAX_IMAGES), default=200,

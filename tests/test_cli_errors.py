@@ -65,6 +65,7 @@ def _foreign_checkpoint(folder, _):
 
 TRAIN = ["train", "mask-rcnn", "--out", "m.npz"]
 TINY = ["--steps", "1", "--images", "2", "--eval-images", "1"]
+FPN = ["train", "mask-rcnn-fpn", "--out", "m.npz"]
 
 # (argv, words the one line must hold, setup run in the folder first)
 CASES = {
@@ -127,6 +128,46 @@ CASES = {
     "ablation --minutes 0": (["ablation", "--out", "ab", "--minutes", "0"], ["--minutes"], None),
     "ablation --out naming a file": (
         ["ablation", "--out", "one.png"], ["one.png", "is a file"], None),
+    # train mask-rcnn-fpn
+    "train mask-rcnn-fpn --arm c4": ([*FPN, "--arm", "c4"], ["--arm", "'c4'", "single_level"], None),
+    "train mask-rcnn-fpn --steps 0": ([*FPN, "--steps", "0"], ["--steps", "at least 1"], None),
+    "train mask-rcnn-fpn --images 1": ([*FPN, "--images", "1"], ["--images", "two images"], None),
+    "train mask-rcnn-fpn --eval-images 0": ([*FPN, "--eval-images", "0"], ["--eval-images"], None),
+    "train mask-rcnn-fpn --minutes nan": ([*FPN, "--minutes", "nan"], ["--minutes"], None),
+    "train mask-rcnn-fpn --minutes -1": ([*FPN, "--minutes", "-1"], ["--minutes", "positive"], None),
+    "train mask-rcnn-fpn --seed -1": ([*FPN, "--seed", "-1"], ["--seed", "at least 0"], None),
+    "train mask-rcnn-fpn --evaluate-every -1": (
+        [*FPN, "--evaluate-every", "-1"], ["--evaluate-every"], None),
+    "train mask-rcnn-fpn --out in a missing folder": (
+        ["train", "mask-rcnn-fpn", "--out", "nope/m.npz"], ["nope", "does not exist"], None),
+    "train mask-rcnn-fpn --out naming a folder": (
+        ["train", "mask-rcnn-fpn", "--out", "folder"], ["folder", "is a folder"], None),
+    "train mask-rcnn-fpn --out's checkpoint naming a folder": (
+        [*FPN], ["--out's checkpoint", "is a folder"],
+        lambda folder, _: (folder / "m.checkpoint.npz").mkdir()),
+    "train mask-rcnn-fpn --resume from a corrupt checkpoint": (
+        [*FPN, *TINY, "--resume"], ["m.checkpoint.npz", "not resuming"], _corrupt_checkpoint),
+    "train mask-rcnn-fpn --resume from another file": (
+        [*FPN, *TINY, "--resume"], ["another model", "not resuming"], _foreign_checkpoint),
+    "train mask-rcnn-fpn --resume from mask-rcnn's (other) checkpoint": (
+        [*FPN, *TINY, "--resume"], ["another model or configuration"], _other_settings_checkpoint),
+    # ablation --backbone
+    "ablation --backbone --steps 0": (
+        ["ablation", "--backbone", "--out", "ab", "--steps", "0"], ["--steps"], None),
+    "ablation --backbone --images 1": (
+        ["ablation", "--backbone", "--out", "ab", "--images", "1"], ["--images"], None),
+    "ablation --backbone --eval-images 0": (
+        ["ablation", "--backbone", "--out", "ab", "--eval-images", "0"], ["--eval-images"], None),
+    "ablation --backbone --minutes 0": (
+        ["ablation", "--backbone", "--out", "ab", "--minutes", "0"], ["--minutes"], None),
+    "ablation --backbone --seed -1": (
+        ["ablation", "--backbone", "--out", "ab", "--seed", "-1"], ["--seed"], None),
+    "ablation --backbone --out naming a file": (
+        ["ablation", "--backbone", "--out", "one.png"], ["one.png", "is a file"], None),
+    "ablation --backbone --out below a file": (
+        ["ablation", "--backbone", "--out", "one.png/ab"], ["one.png", "not a folder"], None),
+    "ablation --backbone=yes": (["ablation", "--backbone=yes", "--out", "ab"], ["--backbone"], None),
+    "ablation --backbone without --out": (["ablation", "--backbone"], ["--out"], None),
 }  # fmt: skip
 
 
@@ -138,6 +179,7 @@ def no_long_work(monkeypatch):
     import rcnn_from_scratch.training.ablation as ablation
     import rcnn_from_scratch.training.fast_rcnn as fast
     import rcnn_from_scratch.training.faster_rcnn as faster
+    import rcnn_from_scratch.training.feature_pyramid as pyramid
     import rcnn_from_scratch.training.rcnn as rcnn
     from rcnn_from_scratch.models.mask_rcnn import MaskRCNN
 
@@ -148,6 +190,8 @@ def no_long_work(monkeypatch):
         for module, name in [(faster, "ShapesDataset"), (faster, "run_training"),
                              (faster, "evaluate_detector"), (rcnn, "train_rcnn"),
                              (fast, "train_fast_rcnn"), (ablation, "run_ablation"),
+                             (ablation, "run_backbone_ablation"), (pyramid, "evaluate_pyramid"),
+                             (pyramid, "ShapesDataset"),
                              (ss, "selective_search"), (MaskRCNN, "predict")]:  # fmt: skip
             monkeypatch.setattr(module, name, long_work)
 
@@ -187,10 +231,12 @@ def test_a_folder_no_one_may_write_in_is_refused_before_training(workdir, no_lon
         patch.setattr(tempfile, "mkstemp", refuse)
         codes = [_run(["train", "mask-rcnn", "--out", "locked/m.npz"]),
                  _run(["predict", "shapes.png", "--out", "locked/x.png"]),
-                 _run(["ablation", "--out", "locked/ab"])]  # fmt: skip
-    assert codes == [2, 2, 2]
+                 _run(["ablation", "--out", "locked/ab"]),
+                 _run(["train", "mask-rcnn-fpn", "--out", "locked/m.npz"]),
+                 _run(["ablation", "--backbone", "--out", "locked/ab"])]  # fmt: skip
+    assert codes == [2] * 5
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 3 and all("Permission denied" in line for line in lines)
+    assert len(lines) == 5 and all("Permission denied" in line for line in lines)
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")

@@ -19,7 +19,7 @@ import numpy as np
 from ..datasets.shapes import ShapesDataset
 from ..evaluation import evaluate_by_size, proposal_recall
 from ..models.mask_rcnn_fpn import ARMS, MaskRCNNFPN, MaskRCNNFPNConfig
-from .faster_rcnn import train_detector
+from .faster_rcnn import remove_stale_temporaries, train_detector
 
 __all__ = ["build_mask_rcnn_fpn", "evaluate_pyramid", "train_and_save_pyramid", "RECALL_TOP_N"]
 
@@ -79,6 +79,7 @@ def train_and_save_pyramid(
     curves). The checkpoint sits beside ``out`` as ``<stem>.checkpoint.npz``. Returns the record."""
     out = Path(out)
     checkpoint = out.with_name(out.stem + ".checkpoint.npz")
+    remove_stale_temporaries(out)  # a killed run's half-written weights file
     report = train_detector(model, checkpoint=checkpoint, **kwargs)
     history = report.pop("history")
     report.update(command=command, arm=model.config.arm, eval_images=eval_images)

@@ -82,3 +82,14 @@ def test_evaluation_recall_grows_with_the_number_of_proposals():
 def test_an_unknown_arm_is_a_value_error():
     with pytest.raises(ValueError, match="arm"):
         build_mask_rcnn_fpn("c4")
+
+
+def test_a_killed_runs_half_written_weights_file_is_removed_at_the_next_start(tmp_path):
+    out = tmp_path / "fpn.npz"
+    stale = [tmp_path / "fpn.npz.k3j2h1.tmp", tmp_path / "fpn.checkpoint.npz.x9y8.tmp"]
+    other = tmp_path / "fpn2.npz.a1.tmp"  # another file's: kept
+    for path in [*stale, other]:
+        path.write_bytes(b"half a file")
+    model = build_mask_rcnn_fpn("single_level", **TINY)
+    train_and_save_pyramid(model, out, "the command", eval_images=0, steps=1, **QUIET)
+    assert not any(p.exists() for p in stale) and other.exists() and out.exists()
