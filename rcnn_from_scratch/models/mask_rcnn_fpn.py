@@ -32,7 +32,7 @@ from ..heads.mask_head import MaskHead, mask_loss, mask_probabilities
 from ..nn.module import Module
 from ..postprocess import paste_masks_in_image, postprocess_detections
 from ..proposals.anchors import AnchorGenerator
-from ..proposals.proposal_layer import ProposalConfig, select_proposals
+from ..proposals.proposal_layer import ProposalConfig, proposals_by_level
 from ..proposals.rpn import RPNHead, flatten_rpn_outputs, rpn_loss_over_levels
 from ..roi.multiscale import MultiScaleRoIAlign
 from ..targets.mask_targets import project_masks_on_boxes
@@ -47,7 +47,8 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 ARMS = ("fpn", "single_level")
 DEFAULT_WEIGHTS = {arm: DATA / f"mask_rcnn_{arm}_multiscale.npz" for arm in ARMS}
 TRAIN_COMMAND = (
-    "python -m rcnn_from_scratch train mask-rcnn-fpn --arm {arm} --out {path} --seed 0 --minutes 30"
+    "python -m rcnn_from_scratch train mask-rcnn-fpn --arm {arm} --seed 0 --images 400 --steps 4000 "
+    "--evaluate-every 1000 --minutes 30 --out {path}"
 )
 
 
@@ -137,7 +138,7 @@ def _walk(module: Module):
 
 class MaskRCNNFPN(SavedModel):
     """Mask R-CNN over a feature pyramid (or its single-level arm): ``loss(images, targets, rng)``,
-    :meth:`backward`, ``predict(image)``, :meth:`propose`, ``pretrained(arm)``."""
+    :meth:`backward`, ``predict(image)``, :meth:`inspect`, :meth:`propose`, ``pretrained(arm)``."""
 
     model_name = "mask_rcnn_fpn"
     config_class = MaskRCNNFPNConfig
@@ -228,7 +229,8 @@ class MaskRCNNFPN(SavedModel):
         anchors = self.anchor_generator(image_size, [m.shape[2:] for m in maps])
         return [o for o, _ in outs], [d for _, d in outs], anchors
 
-    def _proposals(self, objectness, deltas, anchors, image_size, pre_nms, post_nms):
+    def _proposal_records(self, objectness, deltas, anchors, image_size, pre_nms, post_nms):
+        """The proposal layer per image (top-k and NMS per level): a ``ProposalRecord`` each."""
         flat = [flatten_rpn_outputs(o, d) for o, d in zip(objectness, deltas, strict=True)]
         obj = np.concatenate([f[0] for f in flat], axis=1)  # (N, T)
         d = np.concatenate([f[1] for f in flat], axis=1)  # (N, T, 4)
@@ -236,10 +238,13 @@ class MaskRCNNFPN(SavedModel):
                              nms_thresh=self.config.rpn_nms_thresh)  # fmt: skip
         per_level = [f[0].shape[1] for f in flat]
         return [
-            select_proposals(obj[n], d[n], anchors, image_size, cfg, self.rpn_coder,
-                             num_anchors_per_level=per_level)[0]
+            proposals_by_level(obj[n], d[n], anchors, image_size, per_level, cfg, self.rpn_coder)
             for n in range(len(obj))
-        ]  # fmt: skip
+        ]
+
+    def _proposals(self, objectness, deltas, anchors, image_size, pre_nms, post_nms):
+        records = self._proposal_records(objectness, deltas, anchors, image_size, pre_nms, post_nms)
+        return [r.boxes for r in records]
 
     def _tensor(self, images) -> np.ndarray:
         x = images_to_tensor(images)
@@ -353,27 +358,81 @@ class MaskRCNNFPN(SavedModel):
             ``{"boxes": (D, 4) float32, "labels": (D,) int64, "scores": (D,) float32, "masks":
             (D, H, W) bool}``; boxes in image pixels, best first. Stage times in ``self.timings``.
         """
+        return self._run(image, None)
+
+    def inspect(self, image) -> dict:
+        """Every intermediate of one image's forward pass, by name (what :meth:`predict` computes,
+        kept; no caches are left behind either way).
+
+        Args:
+            image: ``H x W x 3`` uint8 (or float in ``[0, 1]``), ``H`` and ``W`` multiples of 32.
+
+        Returns:
+            A dict; every box is ``x1, y1, x2, y2`` float32 in the image's pixels (there is no
+            resize), every map float32 ``(1, C, h, w)``:
+
+            - ``input`` ``(1, 3, H, W)``, the image minus 0.5 (``image_mean`` ``(0.5, 0.5, 0.5)``
+              and ``image_std`` ``(1, 1, 1)`` undo it), ``image_size`` ``(H, W)``;
+            - ``C2`` .. ``C5``: the trunk's stages at strides 4, 8, 16, 32;
+            - ``P2`` .. ``P6`` (FPN arm only): the pyramid, levels ``'0'``, ``'1'``, ``'2'``,
+              ``'3'``, ``'pool'``; ``levels``: the names of the maps the RPN reads, finest first
+              (the FPN's five, or ``('0',)``, which is ``C5``, for the single-level arm);
+            - per level ``<name>``: ``anchors/<name>`` ``(h w A, 4)`` and ``objectness/<name>``
+              ``(h w A,)`` logits, cell by cell, ``A`` anchors per cell;
+            - ``proposals`` ``(R, 4)`` (top-k and NMS per level, the best ``rpn_post_nms_test``),
+              ``proposal_scores`` ``(R,)`` probabilities, best first, ``proposal_levels`` ``(R,)``
+              int64: the index in ``levels`` of the map whose anchor gave each proposal;
+            - ``roi_levels`` ``(R,)`` int64: the map each proposal is pooled from by the level rule
+              (``roi.multiscale.level_of_boxes`` with ``k_min = 2``, ``k_max = 5``,
+              ``canonical_scale``): 0 .. 3 for P2 .. P5, all 0 for the single map;
+            - ``mask_levels`` ``(D,)`` int64: the same for the detections' boxes;
+            - ``detections``: :meth:`predict`'s dict; ``timings``: seconds per stage.
+        """
+        record: dict = {}
+        record["detections"] = self._run(image, record)
+        record["timings"] = dict(self.timings)
+        return record
+
+    def _run(self, image, record: dict | None) -> dict[str, np.ndarray]:
+        """:meth:`predict`, filling ``record`` (when given) with the intermediates."""
         c = self.config
         image = as_rgb_float(image)
         H, W = image.shape[:2]
         t0 = time.perf_counter()
         x = self._tensor([image])
-        features = self._features(x)
+        C = self.trunk(x)
+        features = {"0": C[-1]} if self.fpn is None else self.fpn(C)
         t1 = time.perf_counter()
         objectness, deltas, anchors = self._rpn(features, (H, W))
-        proposals = self._proposals(objectness, deltas, anchors, (H, W), c.rpn_pre_nms_test,
-                                    c.rpn_post_nms_test)  # fmt: skip
+        proposed = self._proposal_records(objectness, deltas, anchors, (H, W),
+                                          c.rpn_pre_nms_test, c.rpn_post_nms_test)[0]  # fmt: skip
+        proposals = [proposed.boxes]
         t2 = time.perf_counter()
         cls_score, bbox_pred = self.box_head(self.box_roi_pool(features, proposals, [(H, W)]))
+        roi_levels = self.box_roi_pool.last_levels
         out = postprocess_detections(cls_score, bbox_pred, proposals[0], (H, W), c.score_thresh,
                                      c.nms_thresh, c.detections_per_img, self.box_coder)  # fmt: skip
         t3 = time.perf_counter()
         logits = self.mask_head(self.mask_roi_pool(features, [out["boxes"]], [(H, W)]))
+        mask_levels = self.mask_roi_pool.last_levels
         probabilities = mask_probabilities(logits, out["labels"])
         out["masks"] = paste_masks_in_image(probabilities, out["boxes"], (H, W), c.mask_threshold)
         self._clear()
         self.timings = {"features": t1 - t0, "proposals": t2 - t1, "heads": t3 - t2,
                         "masks": time.perf_counter() - t3}  # fmt: skip
+        if record is not None:
+            record.update(input=x, image_size=(H, W), image_mean=(0.5,) * 3, image_std=(1.0,) * 3,
+                          levels=tuple(features))  # fmt: skip
+            record.update({f"C{k + 2}": v for k, v in enumerate(C)})
+            if self.fpn is not None:
+                record.update({f"P{k + 2}": v for k, v in enumerate(features.values())})
+            bounds = np.cumsum([0] + [o.shape[1] * o.shape[2] * o.shape[3] for o in objectness])
+            for k, (name, o) in enumerate(zip(features, objectness, strict=True)):
+                record[f"anchors/{name}"] = anchors[bounds[k] : bounds[k + 1]]
+                record[f"objectness/{name}"] = o[0].transpose(1, 2, 0).reshape(-1)  # (h w A,)
+            record.update(proposals=proposed.boxes, proposal_scores=proposed.scores,
+                          proposal_levels=proposed.levels, roi_levels=roi_levels,
+                          mask_levels=mask_levels)  # fmt: skip
         return out
 
 

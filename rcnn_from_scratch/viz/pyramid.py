@@ -71,11 +71,14 @@ def _stride_text(stride) -> str:
     return str(sy) if sy == sx else f"({sy}, {sx})"
 
 
-def input_image(record, image_mean=_IMAGENET_MEAN, image_std=_IMAGENET_STD) -> np.ndarray:
+def input_image(record, image_mean=None, image_std=None) -> np.ndarray:
     """The network's input ``record["input"]`` ``(1, 3, Hp, Wp)`` as an ``Hp x Wp x 3`` float image in
     ``[0, 1]``: the resized photograph, un-normalised, with its padding (zeros after normalising, so
-    the mean colour) on the bottom and right."""
+    the mean colour) on the bottom and right. The mean and std default to the record's
+    ``image_mean`` / ``image_std`` if it has them (a model that normalises otherwise), else ImageNet's."""
     _need(record, "input")
+    image_mean = record.get("image_mean", _IMAGENET_MEAN) if image_mean is None else image_mean
+    image_std = record.get("image_std", _IMAGENET_STD) if image_std is None else image_std
     x = np.asarray(record["input"], np.float32)
     if x.ndim != 4 or x.shape[:2] != (1, 3):
         raise ValueError(f"record['input'] must have shape (1, 3, Hp, Wp); got {x.shape}")

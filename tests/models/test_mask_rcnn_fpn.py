@@ -185,3 +185,103 @@ def test_missing_weights_name_the_training_command_and_bad_arms_are_errors(tmp_p
     del targets[0]["masks"]
     with pytest.raises(ValueError, match="masks"):
         MaskRCNNFPN(MaskRCNNFPNConfig(**SMALL)).loss(images, targets, np.random.default_rng(0))
+
+
+def _caches_left(model):
+    from rcnn_from_scratch.models.mask_rcnn_fpn import _walk
+
+    layers = [layer for _, m in model.parts() for layer in _walk(m)]
+    layers += [model.rpn, model.box_roi_pool, model.mask_roi_pool]
+    return [type(layer).__name__ for layer in layers if layer._cache is not None]
+
+
+@pytest.fixture(scope="module")
+def inspected():
+    image, _ = batch(1)
+    out = {}
+    for arm in ("fpn", "single_level"):
+        model = MaskRCNNFPN(MaskRCNNFPNConfig(arm=arm, **SMALL), seed=4)
+        out[arm] = (model, image[0], model.inspect(image[0]))
+    return out
+
+
+def test_inspect_gives_the_trunk_the_pyramid_and_one_anchor_size_per_level(inspected):
+    model, image, r = inspected["fpn"]
+    assert r["input"].shape == (1, 3, 256, 256) and r["image_size"] == (256, 256)
+    np.testing.assert_allclose(r["input"][0].transpose(1, 2, 0) + 0.5, image / 255, atol=1e-6)
+    assert [r[f"C{k}"].shape for k in range(2, 6)] == [
+        (1, 8, 64, 64), (1, 8, 32, 32), (1, 16, 16, 16), (1, 16, 8, 8)
+    ]  # fmt: skip
+    assert [r[f"P{k}"].shape for k in range(2, 7)] == [
+        (1, 16, 64, 64), (1, 16, 32, 32), (1, 16, 16, 16), (1, 16, 8, 8), (1, 16, 4, 4)
+    ]  # fmt: skip
+    assert r["levels"] == ("0", "1", "2", "3", "pool")
+    for k, name in enumerate(r["levels"]):
+        a = r[f"anchors/{name}"]
+        h, w = r[f"P{k + 2}"].shape[2:]
+        assert a.shape == (3 * h * w, 4) and r[f"objectness/{name}"].shape == (3 * h * w,)
+        side = np.sqrt((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))
+        np.testing.assert_array_equal(side[1::3], 8 * 2**k)  # the square ones: 8, 16, .., 128
+        np.testing.assert_allclose(side, 8 * 2**k, rtol=0.07)  # the others rounded to pixels
+        # centred on the cell's corner (torchvision's shifts): the first cell at 0, stride 256 / w
+        centre = (a[:, :2] + a[:, 2:]) / 2
+        np.testing.assert_allclose(centre[:3], 0, atol=0.5)
+        np.testing.assert_allclose(centre[3 * 1, 0] - centre[0, 0], 256 / w, atol=0.5)
+
+
+def test_inspect_of_the_single_level_arm_has_one_map_at_stride_32(inspected):
+    _, _, r = inspected["single_level"]
+    assert r["levels"] == ("0",) and not any(k.startswith("P") for k in r if len(k) == 2)
+    assert r["anchors/0"].shape == (15 * 8 * 8, 4) and r["objectness/0"].shape == (15 * 8 * 8,)
+    assert np.all(r["proposal_levels"] == 0) and np.all(r["roi_levels"] == 0)
+
+
+@pytest.mark.parametrize("arm", ["fpn", "single_level"])
+def test_inspect_records_what_the_rpn_computes_in_the_anchors_order(inspected, arm):
+    model, image, r = inspected[arm]
+    x = model._tensor([image])
+    objectness, _, anchors = model._rpn(model._features(x), (256, 256))
+    model._clear()
+    flat = np.concatenate([o.transpose(0, 2, 3, 1).reshape(-1) for o in objectness])
+    np.testing.assert_array_equal(np.concatenate([r[f"objectness/{n}"] for n in r["levels"]]), flat)
+    np.testing.assert_array_equal(np.concatenate([r[f"anchors/{n}"] for n in r["levels"]]), anchors)
+    np.testing.assert_array_equal(r["proposals"], model.propose(image))
+
+
+@pytest.mark.parametrize("arm", ["fpn", "single_level"])
+def test_inspect_levels_are_the_level_rule_and_proposals_survive_nms_within_their_level(
+    inspected, arm
+):
+    from rcnn_from_scratch.boxes import box_iou
+    from rcnn_from_scratch.roi.multiscale import level_of_boxes
+
+    model, _, r = inspected[arm]
+    R = len(r["proposals"])
+    assert 0 < R <= model.config.rpn_post_nms_test
+    assert r["proposal_scores"].shape == r["proposal_levels"].shape == r["roi_levels"].shape == (R,)
+    assert np.all(np.diff(r["proposal_scores"]) <= 0)  # best first
+    if arm == "fpn":
+        np.testing.assert_array_equal(r["roi_levels"], level_of_boxes(r["proposals"], 2, 5, 56))
+        np.testing.assert_array_equal(
+            r["mask_levels"], level_of_boxes(r["detections"]["boxes"], 2, 5, 56)
+        )
+        side = np.sqrt(np.prod(r["proposals"][:, 2:] - r["proposals"][:, :2], axis=1))
+        assert np.all(r["roi_levels"][side < 27.9] == 0)  # small boxes: the finest map, P2
+        assert np.all(r["roi_levels"][side > 112] == 3)
+    for lv in np.unique(r["proposal_levels"]):
+        boxes = r["proposals"][r["proposal_levels"] == lv]
+        iou = box_iou(boxes, boxes)
+        np.fill_diagonal(iou, 0)
+        assert iou.max() <= model.config.rpn_nms_thresh + 1e-6
+
+
+@pytest.mark.parametrize("arm", ["fpn", "single_level"])
+def test_inspect_detections_equal_predicts_and_no_cache_is_left(inspected, arm):
+    model, image, r = inspected[arm]
+    assert _caches_left(model) == []
+    out = model.predict(image)
+    assert set(out) == set(r["detections"]) and len(out["scores"]) > 0
+    for key, value in out.items():
+        np.testing.assert_array_equal(r["detections"][key], value)
+    assert r["mask_levels"].shape == (len(out["scores"]),)
+    assert set(r["timings"]) == {"features", "proposals", "heads", "masks"}
