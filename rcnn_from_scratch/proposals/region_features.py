@@ -1,9 +1,9 @@
 """What selective search knows about each region: colour and texture histograms, size, box, neighbours.
 
 Uijlings et al. (IJCV 2013), section 3. Every feature is computed for all regions at once from the
-label image of the initial segmentation (one ``np.bincount`` per feature, no loop over regions), and
-is *additive*: the feature of a union of two regions is the size-weighted mean of theirs, so merging
-never has to go back to the pixels.
+label image of the initial segmentation (``np.bincount`` over the pixels, the boxes from one
+``scipy.ndimage.find_objects`` pass), and is *additive*: the feature of a union of two regions is the
+size-weighted mean of theirs, so merging never has to go back to the pixels.
 
 - colour: 25 bins per channel, L1-normalised over all channels (75 numbers for 3 channels);
 - texture: Gaussian derivatives with sigma = 1 in 8 orientations per channel, a 10-bin histogram of
@@ -89,16 +89,27 @@ def texture_responses(channels: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     channels). It changes no similarity: the intersection of L1-normalised ``[h, mirror(h)]`` pairs
     equals that of the ``h`` halves alone.
     """
-    gx = ndimage.gaussian_filter(channels, sigma=(sigma, sigma, 0), order=(0, 1, 0))
-    gy = ndimage.gaussian_filter(channels, sigma=(sigma, sigma, 0), order=(1, 0, 0))
+    gx, gy = _gaussian_derivatives(channels, sigma)
     theta = np.arange(TEXTURE_ORIENTATIONS) * (np.pi / 4)
     return gx[..., None] * np.cos(theta) + gy[..., None] * np.sin(theta)  # (H, W, C, 8)
 
 
-def histogram_bins(values: np.ndarray, bins: int, lo=0.0, hi=1.0) -> np.ndarray:
-    """Bin index in ``[0, bins)`` of each value on ``[lo, hi]`` (``hi`` itself in the last bin)."""
+def _gaussian_derivatives(channels: np.ndarray, sigma: float = 1.0):
+    """``d/dx`` and ``d/dy`` of each channel smoothed by a Gaussian: two ``(H, W, C)`` arrays."""
+    gx = ndimage.gaussian_filter(channels, sigma=(sigma, sigma, 0), order=(0, 1, 0))
+    gy = ndimage.gaussian_filter(channels, sigma=(sigma, sigma, 0), order=(1, 0, 0))
+    return gx, gy
+
+
+def histogram_bins(values: np.ndarray, bins: int, lo=0.0, hi=1.0, dtype=np.int64) -> np.ndarray:
+    """Bin index in ``[0, bins)`` of each value on ``[lo, hi]`` (``hi`` itself in the last bin).
+
+    ``floor((value - lo) / (hi - lo) * bins)`` clipped to ``[0, bins - 1]``, as ``dtype``.
+    """
     span = np.where(np.asarray(hi) > lo, np.asarray(hi) - lo, 1.0)
-    return np.clip(((values - lo) / span * bins).astype(np.int64), 0, bins - 1)
+    position = (values - lo) / span * bins
+    np.clip(position, 0, bins - 1, out=position)  # before the cast: the same as clipping after
+    return position.astype(dtype)
 
 
 class RegionFeatures(NamedTuple):
@@ -111,11 +122,15 @@ class RegionFeatures(NamedTuple):
 
 
 def _histograms(labels: np.ndarray, bins: np.ndarray, n_bins: int, R: int) -> np.ndarray:
-    """L1-normalised per-region histograms from per-pixel bin indices ``(H, W, B)`` into ``(R, B n)``."""
-    B = bins.shape[-1]
-    offset = np.arange(B) * n_bins  # each channel (x orientation) owns n_bins columns
-    index = (labels[..., None] * (B * n_bins) + offset + bins).ravel()
-    hist = np.bincount(index, minlength=R * B * n_bins).reshape(R, B * n_bins).astype(np.float64)
+    """L1-normalised per-region histograms from per-pixel bin indices ``(B, H, W)`` into ``(R, B n)``.
+
+    Plane ``p`` (a channel, or a channel's orientation) owns columns ``p n .. p n + n - 1``.
+    """
+    base = labels * n_bins  # (H, W): region r counts into r n .. r n + n - 1
+    hist = np.empty((R, len(bins) * n_bins))
+    for p, plane in enumerate(bins):  # a plane at a time: its (R, n) counts stay in cache
+        counts = np.bincount((base + plane).ravel(), minlength=R * n_bins)
+        hist[:, p * n_bins : (p + 1) * n_bins] = counts.reshape(R, n_bins)
     return hist / np.maximum(hist.sum(axis=1, keepdims=True), 1.0)
 
 
@@ -123,16 +138,32 @@ def pixel_bins(channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel colour and texture bin indices of an ``(H, W, C)`` image in ``[0, 1]``.
 
     They depend on the colour space only, so strategies that share a colour space share them.
-    Texture bins span each response's range over the whole image.
+    Texture bins span each response's range over the whole image. The same numbers as
+    ``histogram_bins(texture_responses(channels), TEXTURE_BINS, lo, hi)`` with each response's
+    ``lo, hi`` (tested), computed one ``(H, W)`` response at a time so that the work stays in
+    cache instead of passing over an ``(H, W, C, 8)`` float64 array several times.
 
     Returns:
-        ``(colour_bins (H, W, C), texture_bins (H, W, 8 C))``, int64.
+        ``(colour_bins (C, H, W), texture_bins (8 C, H, W))``, uint8, channel first; texture plane
+        ``8 c + o`` is channel ``c`` in orientation ``o``.
     """
-    colour_bins = histogram_bins(channels, COLOUR_BINS)
-    resp = texture_responses(channels)  # (H, W, C, 8)
-    lo, hi = resp.min(axis=(0, 1)), resp.max(axis=(0, 1))
-    texture_bins = histogram_bins(resp, TEXTURE_BINS, lo, hi)
-    return colour_bins, texture_bins.reshape(*channels.shape[:2], -1)  # (H, W, 8 C)
+    channels = np.asarray(channels)
+    H, W, C = channels.shape
+    colour_bins = np.ascontiguousarray(
+        np.moveaxis(histogram_bins(channels, COLOUR_BINS, dtype=np.uint8), 2, 0)
+    )  # (C, H, W)
+    gx, gy = (np.ascontiguousarray(np.moveaxis(g, 2, 0)) for g in _gaussian_derivatives(channels))
+    theta = np.arange(TEXTURE_ORIENTATIONS) * (np.pi / 4)
+    texture_bins = np.empty((C * TEXTURE_ORIENTATIONS, H, W), np.uint8)
+    response, scratch = np.empty((H, W)), np.empty((H, W))
+    for c in range(C):
+        for o, (cos, sin) in enumerate(zip(np.cos(theta), np.sin(theta), strict=True)):
+            np.multiply(gx[c], cos, out=response)  # as texture_responses: gx cos + gy sin
+            response += np.multiply(gy[c], sin, out=scratch)
+            texture_bins[c * TEXTURE_ORIENTATIONS + o] = histogram_bins(
+                response, TEXTURE_BINS, response.min(), response.max(), np.uint8
+            )
+    return colour_bins, texture_bins
 
 
 def region_features(labels, colour_bins: np.ndarray, texture_bins: np.ndarray) -> RegionFeatures:
@@ -141,29 +172,22 @@ def region_features(labels, colour_bins: np.ndarray, texture_bins: np.ndarray) -
     Args:
         labels: ``(H, W)`` int, labels ``0 .. R - 1`` (every label present, as scikit-image's
             ``felzenszwalb`` returns them).
-        colour_bins, texture_bins: ``(H, W, B)`` int per-pixel bins from :func:`pixel_bins`.
+        colour_bins, texture_bins: ``(B, H, W)`` int per-pixel bins from :func:`pixel_bins`.
 
     Returns:
         :class:`RegionFeatures` with ``R = labels.max() + 1`` rows.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    H, W = labels.shape
     R = int(labels.max()) + 1
-    flat = labels.ravel()
-    size = np.bincount(flat, minlength=R).astype(np.float64)
-    # sort the pixels by label once; each region's extremes are then one reduceat per side
-    order = np.argsort(flat, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(size[:-1])]).astype(np.int64)
-    rows, cols = np.divmod(order, W)
-    boxes = np.stack(
-        [
-            np.minimum.reduceat(cols, starts),
-            np.minimum.reduceat(rows, starts),
-            np.maximum.reduceat(cols, starts) + 1,  # the right edge of the last pixel
-            np.maximum.reduceat(rows, starts) + 1,
-        ],
-        axis=1,
-    ).astype(np.float64)  # (R, 4)
+    size = np.bincount(labels.ravel(), minlength=R).astype(np.float64)
+    # each region's bounding (rows, cols) slices, from one compiled pass over the labels
+    slices = ndimage.find_objects(labels + 1)
+    missing = sum(s is None for s in slices)
+    if missing:
+        raise ValueError(f"labels must use every value 0 .. {R - 1}; {missing} of them are missing")
+    boxes = np.array(
+        [(cols.start, rows.start, cols.stop, rows.stop) for rows, cols in slices], np.float64
+    ).reshape(R, 4)  # stop is the right / bottom edge of the last pixel
     return RegionFeatures(
         size,
         boxes,

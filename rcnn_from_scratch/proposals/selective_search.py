@@ -22,11 +22,19 @@ The fast path keeps the candidate pairs in a priority queue and, after a merge, 
 similarities of the new region with its neighbours (a pair of live regions never changes similarity;
 entries that mention a merged-away region are skipped when popped). :func:`hierarchical_grouping_reference`
 rescans every adjacent pair at every step, the lecture's loop, and is tested to give the same hierarchy.
+
+Strategies that share a colour space share its pixel bins, and those that share a colour space and a
+``k`` share the segmentation and the region features. Those are independent of each other and made
+in threads (the colour conversion, the filters, Felzenszwalb's compiled loop and the bincounts release
+Python's GIL); the grouping and the ranking run afterwards, so any number of threads gives the same
+boxes in the same order.
 """
 
 from __future__ import annotations
 
 import heapq
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -168,8 +176,14 @@ def hierarchical_grouping(features: RegionFeatures, adjacency, weights) -> Hiera
 
     Returns:
         :class:`Hierarchy`. Ties go to the pair with the smaller ``(a, b)``.
+
+    After a merge only the new region's row of similarities is computed: one histogram
+    intersection for all its neighbours at once, then the size and fill terms on Python floats
+    (a handful of neighbours: cheaper than a dozen small array operations, the same IEEE
+    arithmetic in the same order as :func:`similarity`, so the same numbers).
     """
     regions = _prepare(features, weights)
+    hist = regions.hist
     R = len(features.size)
     image_size = float(features.size.sum())
     adjacency = np.asarray(adjacency, dtype=np.int64).reshape(-1, 2)
@@ -180,31 +194,44 @@ def hierarchical_grouping(features: RegionFeatures, adjacency, weights) -> Hiera
     sims = similarity(regions, adjacency[:, 0], adjacency[:, 1], weights, image_size)
     heap = list(zip((-sims).tolist(), *adjacency.T.tolist(), strict=True))
     heapq.heapify(heap)
-    alive = np.zeros(max(2 * R - 1, 0), bool)
-    alive[:R] = True
+    size, box = features.size.tolist(), features.boxes.tolist()  # grow by one row per merge
+    alive = [True] * R
     merges = []
     t = R
     while heap:
         _, a, b = heapq.heappop(heap)
         if not (alive[a] and alive[b]):
             continue  # a stale pair: one side was merged away already
-        _merge(regions, a, b, t)
+        sa, sb = size[a], size[b]
+        (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = box[a], box[b]
+        st, bt = sa + sb, [min(ax1, bx1), min(ay1, by1), max(ax2, bx2), max(ay2, by2)]
+        size.append(st)
+        box.append(bt)
+        hist[t] = (sa * hist[a] + sb * hist[b]) / st  # as _merge
         alive[a] = alive[b] = False
-        alive[t] = True
+        alive.append(True)
         merges.append((a, b))
-        around = (neighbours[a] | neighbours[b]) - {a, b}
+        around = neighbours[a] | neighbours[b]
+        around -= {a, b}
         neighbours[a] = neighbours[b] = None
         for n in around:
             neighbours[n] -= {a, b}
             neighbours[n].add(t)
         neighbours.append(around)
         if around:
-            idx = np.fromiter(around, np.int64, len(around))
-            s = similarity(regions, idx, np.full_like(idx, t), weights, image_size)
-            for score, n in zip((-s).tolist(), idx.tolist(), strict=True):
-                heapq.heappush(heap, (score, n, t))
+            idx = list(around)
+            scores = np.minimum(hist[idx], hist[t]).sum(axis=-1).tolist()
+            for s, n in zip(scores, idx, strict=True):
+                if weights[2]:
+                    s = s + 1.0 - (size[n] + st) / image_size
+                if weights[3]:
+                    x1, y1, x2, y2 = box[n]
+                    w, h = max(x2, bt[2]) - min(x1, bt[0]), max(y2, bt[3]) - min(y1, bt[1])
+                    s = s + 1.0 - (w * h - size[n] - st) / image_size
+                heapq.heappush(heap, (-s, n, t))
         t += 1
-    return Hierarchy(regions.boxes[:t].copy(), np.asarray(merges, np.int64).reshape(-1, 2))
+    boxes = np.asarray(box, np.float64).reshape(-1, 4)
+    return Hierarchy(boxes, np.asarray(merges, np.int64).reshape(-1, 2))
 
 
 def hierarchical_grouping_reference(features: RegionFeatures, adjacency, weights) -> Hierarchy:
@@ -275,6 +302,7 @@ def selective_search(
     seed: int = 0,
     max_boxes: int | None = None,
     grouping=hierarchical_grouping,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Selective search object proposals, ranked, best first.
 
@@ -289,6 +317,8 @@ def selective_search(
         seed: seed of the random ranking (the same seed gives the same order).
         max_boxes: keep at most this many (the best); ``None`` keeps all.
         grouping: :func:`hierarchical_grouping` or :func:`hierarchical_grouping_reference`.
+        threads: worker threads for the per-colour-space and per-segmentation work (``None``: one
+            per core). Any number gives the same boxes in the same order.
 
     Returns:
         ``(N, 4)`` float32 boxes ``x1, y1, x2, y2`` in continuous pixel coordinates (integers, on
@@ -298,22 +328,34 @@ def selective_search(
     plan = strategies(mode, colour_spaces, ks, similarities)
     if max_boxes is not None and max_boxes < 0:
         raise ValueError(f"max_boxes must be >= 0 or None; got {max_boxes}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
+        raise ValueError(f"threads must be a positive int or None; got {threads!r}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be a positive int or None; got {threads!r}")
+    spaces = list(dict.fromkeys(s.colour_space for s in plan))
+    segmentations = list(dict.fromkeys((s.colour_space, s.k) for s in plan))
+
+    def colour_and_bins(space):  # the pixel bins depend on the colour space only
+        channels = convert_colour(rgb, space)
+        return (channels, *pixel_bins(channels))
+
+    def segment(space_and_k):
+        space, k = space_and_k
+        channels, colour_bins, texture_bins = pixels[space]
+        labels = initial_segmentation(channels, k, sigma)
+        return region_features(labels, colour_bins, texture_bins), region_adjacency(labels)
+
+    # The heavy steps (colour conversion, texture filters, Felzenszwalb's compiled loop, bincounts)
+    # run in NumPy / scikit-image code that releases the GIL, so threads share them over the cores.
+    # The grouping is Python-bound and runs afterwards in this thread: run beside array work it
+    # would make that work wait for the GIL after every operation.
+    with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
+        pixels = dict(zip(spaces, pool.map(colour_and_bins, spaces), strict=True))
+        regions = dict(zip(segmentations, pool.map(segment, segmentations), strict=True))
     rng = np.random.default_rng(seed)
     boxes, priority = [], []
-    cache: dict = {}
     for colour_space, k, sim in plan:
-        if colour_space not in cache:
-            channels = convert_colour(rgb, colour_space)
-            cache = {colour_space: (channels, *pixel_bins(channels))}  # one space at a time
-        channels, colour_bins, texture_bins = cache[colour_space]
-        key = (colour_space, k)
-        if key not in cache:
-            labels = initial_segmentation(channels, k, sigma)
-            cache[key] = (
-                region_features(labels, colour_bins, texture_bins),
-                region_adjacency(labels),
-            )
-        features, adjacency = cache[key]
+        features, adjacency = regions[(colour_space, k)]
         hierarchy = grouping(features, adjacency, SIMILARITIES[sim])
         M = len(hierarchy.boxes)
         level = np.arange(M, 0, -1)  # the last region formed has level 1

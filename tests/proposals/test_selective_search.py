@@ -17,6 +17,7 @@ from rcnn_from_scratch.proposals.region_features import (
     COLOUR_SPACES,
     TEXTURE_BINS,
     convert_colour,
+    histogram_bins,
     pixel_bins,
     region_adjacency,
     region_features,
@@ -99,6 +100,35 @@ def test_region_features_match_per_region_histograms_and_regionprops():
             ]
         )
         np.testing.assert_allclose(f.texture[r], texture / texture.sum())
+
+
+@pytest.mark.parametrize("space", ["hsv", "lab", "intensity"])
+def test_pixel_bins_equal_the_bins_of_the_whole_response_array(space):
+    # the fast path bins one (H, W) response at a time; the definition bins the (H, W, C, 8) array
+    channels = convert_colour(data.astronaut()[::4, ::4], space)
+    colour_bins, texture_bins = pixel_bins(channels)
+    C = channels.shape[2]
+    resp = texture_responses(channels)
+    lo, hi = resp.min(axis=(0, 1)), resp.max(axis=(0, 1))
+    expected = np.clip(((resp - lo) / np.where(hi > lo, hi - lo, 1) * 10).astype(int), 0, 9)
+    assert colour_bins.shape == (C, 128, 128) and texture_bins.shape == (8 * C, 128, 128)
+    np.testing.assert_array_equal(
+        colour_bins, np.moveaxis(np.clip((channels * 25).astype(int), 0, 24), 2, 0)
+    )
+    np.testing.assert_array_equal(texture_bins, np.moveaxis(expected.reshape(128, 128, -1), 2, 0))
+
+
+def test_histogram_bins_of_values_outside_the_range_go_to_the_end_bins():
+    values = np.array([-0.5, 0.0, 0.05, 0.1, 0.55, 0.99, 1.0, 1.7])
+    np.testing.assert_array_equal(histogram_bins(values, 10), [0, 0, 0, 1, 5, 9, 9, 9])
+    np.testing.assert_array_equal(histogram_bins(np.full(3, 2.0), 4, 2.0, 2.0), [0, 0, 0])
+
+
+def test_region_features_refuse_labels_with_gaps():
+    labels = np.array([[0, 0, 2], [0, 2, 2]])
+    bins = np.zeros((1, 2, 3), np.uint8)
+    with pytest.raises(ValueError, match="labels"):
+        region_features(labels, bins, bins)
 
 
 def test_texture_responses_are_steered_gaussian_derivatives():
@@ -241,6 +271,21 @@ def test_ranking_follows_the_seed_and_the_reference_grouping_gives_the_same_boxe
     assert not np.array_equal(a, b)
     assert {tuple(x) for x in a.tolist()} == {tuple(x) for x in b.tolist()}
     np.testing.assert_array_equal(selective_search(image, "fast", seed=3, max_boxes=5), a[:5])
+
+
+def test_threads_change_nothing_but_the_time():
+    # every colour space and segmentation is worked out independently; the ranking runs after
+    image = resized_500("coffee")[::2, ::2]
+    one = selective_search(image, "fast", threads=1)
+    np.testing.assert_array_equal(selective_search(image, "fast", threads=2), one)
+    np.testing.assert_array_equal(selective_search(image, "fast", threads=3), one)
+    np.testing.assert_array_equal(selective_search(image, "fast"), one)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_bad_thread_counts_are_named(threads):
+    with pytest.raises(ValueError, match="threads"):
+        selective_search(small_image(), "single", threads=threads)
 
 
 def test_top_of_the_ranking_prefers_large_late_regions():
