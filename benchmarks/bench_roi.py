@@ -5,6 +5,10 @@
 Cases (issue 5): (A) features (1, 256, 50, 50), 512 RoIs in an 800 x 800 image, scale 1/16, 7 x 7,
 sampling ratio 2, aligned; (B) the same with 14 x 14 output; (C) features (1, 32, 16, 16), 64 RoIs in a
 128 x 128 image, scale 1/8, 7 x 7. Ratios are ours / torchvision's (below 1: we are faster).
+
+``roi_pool`` is timed three ways: ``roi_pool`` (values only, as torchvision's Python API returns),
+``roi_pool_forward`` (values and the argmax a backward needs; torchvision's kernel always computes
+both) and forward + backward against torchvision's autograd. ``--pool-only`` skips ``roi_align``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ from rcnn_from_scratch.roi.roi_align import (
     roi_align_forward,
     roi_align_reference,
 )
-from rcnn_from_scratch.roi.roi_pool import roi_pool, roi_pool_reference
+from rcnn_from_scratch.roi.roi_pool import (
+    roi_pool,
+    roi_pool_backward,
+    roi_pool_forward,
+    roi_pool_reference,
+)
 
 CASES = {
     "A": dict(shape=(1, 256, 50, 50), rois=512, image=800, scale=1 / 16, out=7),
@@ -46,9 +55,69 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def tv_backward(op, tx, tr, dout, *args, **kw):
+    """torchvision's forward and backward of ``op`` (a fresh leaf each call, as a training step)."""
+    import torch
+
+    xg = tx.clone().requires_grad_(True)
+    op(xg, tr, *args, **kw).backward(torch.from_numpy(dout))
+
+
+def time_case(name, c, x, rois, rng, args, tvops):
+    """Rows ``(case, operation, ours s, torchvision s or None, loop reference s or None)``."""
+    torch = None if tvops is None else __import__("torch")
+    tx, tr = (torch.from_numpy(x), torch.from_numpy(rois)) if torch is not None else (x, rois)
+
+    def timed(op, ours, theirs, ref=None):
+        t = median_time(theirs, args.repeats) if torch is not None else None
+        return (name, op, median_time(ours, args.repeats), t, ref)
+
+    rows = []
+    if not args.pool_only:
+        kw = dict(output_size=c["out"], spatial_scale=c["scale"], sampling_ratio=2, aligned=True)
+        out, cache = roi_align_forward(x, rois, **kw)
+        dout = rng.standard_normal(out.shape).astype(np.float32)
+        ref = median_time(lambda: roi_align_reference(x, rois, **kw), 1) if name == "C" else None
+        if torch is not None:
+            same = np.allclose(out, tvops.roi_align(tx, tr, **kw).numpy(), atol=1e-4)
+            print(f"({name}) roi_align output equals torchvision's: {same}")
+        rows.append(timed(
+            "roi_align forward", lambda: roi_align_forward(x, rois, **kw),
+            lambda: tvops.roi_align(tx, tr, **kw), ref,
+        ))  # fmt: skip
+        rows.append(timed(
+            "roi_align forward+backward",
+            lambda: roi_align_backward(dout, roi_align_forward(x, rois, **kw)[1]),
+            lambda: tv_backward(tvops.roi_align, tx, tr, dout, **kw),
+        ))  # fmt: skip
+    P, scale = c["out"], c["scale"]
+    out, cache = roi_pool_forward(x, rois, P, scale)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    ref = median_time(lambda: roi_pool_reference(x, rois, P, scale), 1) if name == "C" else None
+    if torch is not None:
+        same = np.array_equal(roi_pool(x, rois, P, scale), tvops.roi_pool(tx, tr, P, scale))
+        print(f"({name}) roi_pool output equals torchvision's: {same}")
+    rows.append(timed(
+        "roi_pool forward", lambda: roi_pool(x, rois, P, scale),
+        lambda: tvops.roi_pool(tx, tr, P, scale), ref,
+    ))  # fmt: skip
+    rows.append(timed(
+        "roi_pool forward, argmax", lambda: roi_pool_forward(x, rois, P, scale),
+        lambda: tvops.roi_pool(tx, tr, P, scale),
+    ))  # fmt: skip
+    rows.append(timed(
+        "roi_pool forward+backward",
+        lambda: roi_pool_backward(dout, roi_pool_forward(x, rois, P, scale)[1]),
+        lambda: tv_backward(tvops.roi_pool, tx, tr, dout, P, scale),
+    ))  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--cases", default="ABC", help="which cases, e.g. AC (default ABC)")
+    parser.add_argument("--pool-only", action="store_true", help="time roi_pool only")
     args = parser.parse_args()
     try:
         import torch
@@ -56,56 +125,15 @@ def main() -> None:
 
         torch.set_num_threads(2)
     except ImportError:
-        torch = None
+        tvops = None
         print("torchvision not installed: our times only")
     rng = np.random.default_rng(0)
     rows = []
     for name, c in CASES.items():
         x = rng.standard_normal(c["shape"]).astype(np.float32)
         rois = random_rois(c["rois"], c["image"], rng)
-        kw = dict(output_size=c["out"], spatial_scale=c["scale"], sampling_ratio=2, aligned=True)
-        out, cache = roi_align_forward(x, rois, **kw)
-        dout = rng.standard_normal(out.shape).astype(np.float32)
-        fwd = median_time(
-            lambda x=x, rois=rois, kw=kw: roi_align_forward(x, rois, **kw), args.repeats
-        )
-        both = median_time(
-            lambda x=x, rois=rois, kw=kw, d=dout: roi_align_backward(
-                d, roi_align_forward(x, rois, **kw)[1]
-            ),
-            args.repeats,
-        )
-        pool = median_time(
-            lambda x=x, rois=rois, c=c: roi_pool(x, rois, c["out"], c["scale"]), args.repeats
-        )
-        ref = ref_pool = None
-        if name == "C":
-            ref = median_time(lambda x=x, rois=rois, kw=kw: roi_align_reference(x, rois, **kw), 1)
-            ref_pool = median_time(
-                lambda x=x, rois=rois, c=c: roi_pool_reference(x, rois, c["out"], c["scale"]), 1
-            )
-        t_fwd = t_both = t_pool = None
-        if torch is not None:
-            tx, tr = torch.from_numpy(x), torch.from_numpy(rois)
-            t_fwd = median_time(
-                lambda tx=tx, tr=tr, kw=kw: tvops.roi_align(tx, tr, **kw), args.repeats
-            )
-
-            tdout = torch.from_numpy(dout)
-
-            def tv_both(tx=tx, tr=tr, kw=kw, d=tdout):
-                xg = tx.clone().requires_grad_(True)
-                tvops.roi_align(xg, tr, **kw).backward(d)
-
-            t_both = median_time(tv_both, args.repeats)
-            t_pool = median_time(
-                lambda tx=tx, tr=tr, c=c: tvops.roi_pool(tx, tr, c["out"], c["scale"]), args.repeats
-            )
-            same = np.allclose(out, tvops.roi_align(tx, tr, **kw).numpy(), atol=1e-4)
-            print(f"({name}) roi_align output equals torchvision's: {same}")
-        rows.append((name, "roi_align forward", fwd, t_fwd, ref))
-        rows.append((name, "roi_align forward+backward", both, t_both, None))
-        rows.append((name, "roi_pool forward", pool, t_pool, ref_pool))
+        if name in args.cases:
+            rows += time_case(name, c, x, rois, rng, args, tvops)
     head = f"{'ours ms':>9s} {'torchvision ms':>15s} {'ratio':>6s} {'loop ref / ours':>16s}"
     print(f"\n{'case':5s} {'operation':28s} {head}")
     for name, op, ours, theirs, ref in rows:

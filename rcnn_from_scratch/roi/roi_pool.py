@@ -54,20 +54,16 @@ def roi_pool_bins(rois: np.ndarray, spatial_scale: float, output_size, height: i
     """
     ph_n, pw_n = output_size
     spatial_scale = check_positive_finite(spatial_scale, "spatial_scale")
-    start = _round_half_away(rois[:, 1:3].astype(np.float64) * spatial_scale)  # (K, 2) x, y
-    end = _round_half_away(rois[:, 3:5].astype(np.float64) * spatial_scale)
-    size = np.maximum(end - start + 1, 1)  # (K, 2) width, height, both end cells counted
-
-    def edges(n, length, origin, limit):
-        b = length[:, None] / n  # (K, 1) bin size
-        i = np.arange(n)[None, :]
-        lo = np.clip(np.floor(i * b) + origin[:, None], 0, limit)
-        hi = np.clip(np.ceil((i + 1) * b) + origin[:, None], 0, limit)
-        return lo.astype(np.int64), hi.astype(np.int64)
-
-    y0, y1 = edges(ph_n, size[:, 1], start[:, 1], height)
-    x0, x1 = edges(pw_n, size[:, 0], start[:, 0], width)
-    return y0, y1, x0, x1
+    corners = _round_half_away(rois[:, 1:5].astype(np.float64) * spatial_scale)  # (K, 4)
+    start = corners[:, :2, None]  # (K, 2, 1): x, then y
+    size = np.maximum(corners[:, 2:, None] - start + 1, 1)  # width, height: both end cells count
+    # both axes at once: axis 0 is x (P_w bins, up to width), axis 1 is y (P_h bins, up to height)
+    n, limit = np.array([[pw_n], [ph_n]]), np.array([[width], [height]])
+    b = size / n  # (K, 2, 1) bin size
+    i = np.arange(max(ph_n, pw_n))
+    lo = np.clip(np.floor(i * b) + start, 0, limit).astype(np.int64)
+    hi = np.clip(np.ceil((i + 1) * b) + start, 0, limit).astype(np.int64)
+    return lo[:, 1, :ph_n], hi[:, 1, :ph_n], lo[:, 0, :pw_n], hi[:, 0, :pw_n]
 
 
 _TABLE_BYTES = 2**20  # the window-maximum table of _window_max, at most: about a core's L2 cache
@@ -99,27 +95,34 @@ def roi_pool_forward(input, boxes, output_size, spatial_scale: float = 1.0):
         ValueError: bad arguments, or an output (with its argmax) larger than
             ``conventions.MAX_ALLOCATION_BYTES`` (an ``output_size`` of 10**5, say).
     """
+    return _roi_pool(input, boxes, output_size, spatial_scale, with_argmax=True)
+
+
+def _roi_pool(input, boxes, output_size, spatial_scale, with_argmax: bool):
+    """The forward; without the argmax (``roi_pool``: no backward follows) the cache is ``None``."""
     x = as_feature_map(input)
     N, C, H, W = x.shape
     rois = as_rois(boxes, num_images=N)
     P = as_size(output_size, "output_size")
     spatial_scale = check_positive_finite(spatial_scale, "spatial_scale")
     K = len(rois)
+    what = "output and argmax" if with_argmax else "output"
     check_allocation(
-        float(K) * C * P[0] * P[1], 2 * x.dtype.itemsize + 16,
-        f"RoI pooling's output and argmax ({K}, {C}, {P[0]}, {P[1]}) (output_size {P})",
+        float(K) * C * P[0] * P[1], 2 * x.dtype.itemsize + 16 if with_argmax else x.dtype.itemsize,
+        f"RoI pooling's {what} ({K}, {C}, {P[0]}, {P[1]}) (output_size {P})",
     )  # fmt: skip
     y0, y1, x0, x1 = roi_pool_bins(rois, spatial_scale, P, H, W)
     if K == 0 or (y1 - y0).max() == 0 or (x1 - x0).max() == 0:  # no RoI, or every bin empty
         out = np.zeros((K, C) + P, dtype=x.dtype)
-        return out, RoIPoolCache(np.full((K, C) + P, -1, np.int64), x.shape, x.dtype)
-    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # (N, H, W, C): gathers read whole C rows
-    out, argmax = _window_max(xh, rois[:, 0].astype(np.int64), y0, y1, x0, x1)
-    return out, RoIPoolCache(argmax, x.shape, x.dtype)
+        argmax = np.full((K, C) + P, -1, np.int64) if with_argmax else None
+    else:
+        xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # (N, H, W, C): gathers read C rows
+        out, argmax = _window_max(xh, rois[:, 0].astype(np.intp), y0, y1, x0, x1, with_argmax)
+    return out, (RoIPoolCache(argmax, x.shape, x.dtype) if with_argmax else None)
 
 
-def _window_max(xh, n, y0, y1, x0, x1):
-    """Max and flat argmax of every bin of every RoI, ``(K, C, P_h, P_w)`` each.
+def _window_max(xh, n, y0, y1, x0, x1, with_argmax: bool = True):
+    """Max and flat argmax (``None`` unless ``with_argmax``) of every bin, ``(K, C, P_h, P_w)`` each.
 
     A bin is a window of the map, at most ``h_max x w_max`` cells (a few cells, whatever the number
     of RoIs). So the maximum over *every* window of each size is computed once for the whole map,
@@ -136,64 +139,91 @@ def _window_max(xh, n, y0, y1, x0, x1):
     N, H, W, C = xh.shape
     K, Ph = y0.shape
     Pw = x0.shape[1]
-    hb = np.broadcast_to((y1 - y0)[:, :, None], (K, Ph, Pw)).reshape(-1)  # bin heights, flat
-    wb = np.broadcast_to((x1 - x0)[:, None, :], (K, Ph, Pw)).reshape(-1)  # and widths
-    h_max, w_max = int(hb.max()), int(wb.max())
-    empty = (hb == 0) | (wb == 0)  # no maximum, no gradient
-    size = np.where(empty, 0, (wb - 1) * h_max + hb - 1)  # every bin's window size s, as an index
-    it = np.int32 if N * C * H * W < 2**31 else np.int64  # flat indices into the input
-    # where each cell sits in the (N, C, H, W) input: the argmax of its 1 x 1 window
-    cell = np.arange(N * C * H * W, dtype=it).reshape(N, C, H, W).transpose(0, 2, 3, 1).copy()
-    # every bin's corner (its top-left cell) in the (N, H, W) map
-    corner = ((n.astype(it)[:, None, None] * H + y0[:, :, None]) * W + x0[:, None, :]).reshape(-1)
+    NHW = N * H * W
+    bh, bw = y1 - y0, x1 - x0  # (K, P_h) bin heights, (K, P_w) widths
+    h_max, w_max = int(bh.max()), int(bw.max())
     sizes = h_max * w_max
-    slots = int(
-        np.clip(_TABLE_BYTES // (xh.size * (xh.itemsize + np.dtype(it).itemsize)), 1, sizes)
-    )
-    tab_val = np.empty((slots,) + xh.shape, xh.dtype)  # size s sits in slot s % slots
-    tab_code = np.empty((slots,) + xh.shape, it)
-    val = np.empty((K * Ph * Pw, C), xh.dtype)
-    flat = np.empty((K * Ph * Pw, C), it)
-    # Running maxima by arithmetic, not masked copies (several times faster in NumPy): the value
-    # by np.maximum, the position by code = old + better * (new - old).
+    empty = ((bh == 0)[:, :, None] | (bw == 0)[:, None, :]).reshape(-1)  # no maximum, no gradient
+    # every bin's window size s, as an index (empty bins: `sizes`, one past the last), and its
+    # corner (its top-left cell) in the (N, H, W) map, flat over (K, P_h, P_w)
+    size = ((bw[:, None, :] - 1) * h_max + bh[:, :, None] - 1).reshape(-1)
+    size[empty] = sizes
+    corner = ((n[:, None, None] * H + y0[:, :, None]) * W + x0[:, None, :]).reshape(-1)
+    it = np.int32 if xh.size < 2**31 else np.int64  # flat indices into the input
+    cell = None  # where each cell sits in the (N, C, H, W) input: the argmax of its 1 x 1 window
+    if with_argmax:
+        cell = np.arange(xh.size, dtype=it).reshape(N, C, H, W).transpose(0, 2, 3, 1).copy()
+    per_size = xh.size * (xh.itemsize + (np.dtype(it).itemsize if with_argmax else 0))
+    slots = min(max(_TABLE_BYTES // per_size, 1), sizes)
+    # the table, flat over (slot, n, y, x) with C values a row; size s sits in slot s % slots.
+    # When every size fits, a last row of zeros (code -1) serves the empty bins.
+    rows = slots * NHW + (slots == sizes)
+    tab_val = np.empty((rows, C), xh.dtype)
+    tab_code = np.empty((rows, C), it) if with_argmax else None
+    if slots == sizes:
+        tab_val[-1] = 0
+        if with_argmax:
+            tab_code[-1] = -1
+    else:  # bins sorted by size: the bins of sizes lo .. s are one slice of `order`
+        order = np.argsort(size.astype(np.int16 if sizes < 2**15 else np.int64), kind="stable")
+        first = np.concatenate([[0], np.cumsum(np.bincount(size, minlength=sizes + 1))])
+        val = np.empty((K * Ph * Pw, C), xh.dtype)
+        flat = np.empty((K * Ph * Pw, C), it) if with_argmax else None
+
+    grid_val = tab_val[: slots * NHW].reshape(slots, N, H, W, C)
+    grid_code = tab_code[: slots * NHW].reshape(slots, N, H, W, C) if with_argmax else None
+
+    def window(grid, s, h, w):  # the (N, H - h + 1, W - w + 1, C) windows of size s
+        return None if grid is None else grid[s % slots, :, : H - h + 1, : W - w + 1]
+
     col_val, col_code = xh, cell  # windows 1 x w, for w = 1, 2, ...
     for w in range(1, w_max + 1):
-        if w > 1:
-            new, new_code = xh[:, :, w - 1 :], cell[:, :, w - 1 :]
-            better = new > col_val[:, :, :-1]
-            col_val = np.maximum(col_val[:, :, :-1], new)
-            col_code = col_code[:, :, :-1] + better * (new_code - col_code[:, :, :-1])
+        if w > 1:  # one column more, at columns that still fit
+            col_val, col_code = _running_max(
+                col_val[:, :, :-1], col_code[:, :, :-1] if with_argmax else None,
+                xh[:, :, w - 1 :], cell[:, :, w - 1 :] if with_argmax else None,
+            )  # fmt: skip
         for h in range(1, h_max + 1):  # windows h x w from (h - 1) x w, at rows that still fit
             s = (w - 1) * h_max + h - 1
-            win_val, win_code = (
-                tab_val[s % slots, :, : H - h + 1, : W - w + 1],
-                tab_code[s % slots, :, : H - h + 1, : W - w + 1],
-            )
+            win_val, win_code = window(grid_val, s, h, w), window(grid_code, s, h, w)
             if h == 1:
-                win_val[...], win_code[...] = col_val, col_code
-            else:
-                prev_val = tab_val[(s - 1) % slots, :, : H - h + 1, : W - w + 1]
-                prev_code = tab_code[(s - 1) % slots, :, : H - h + 1, : W - w + 1]
-                below, below_code = col_val[:, h - 1 :], col_code[:, h - 1 :]
-                better = below > prev_val
-                np.maximum(prev_val, below, out=win_val)
-                step = (below_code - prev_code) * better  # (with one slot, prev is win itself)
-                np.add(prev_code, step, out=win_code)
-            if s % slots == slots - 1 or s == sizes - 1:  # the table is full: bins read from it
-                lo = s - s % slots
-                if slots == sizes:  # it holds every size: gather straight into the outputs
-                    at = size * (N * H * W) + corner
-                    at[empty] = 0
-                    np.take(tab_val.reshape(-1, C), at, axis=0, out=val)
-                    np.take(tab_code.reshape(-1, C), at, axis=0, out=flat)
-                else:
-                    bins = np.flatnonzero(~empty & (size >= lo) & (size <= s))
-                    at = (size[bins] - lo) * (N * H * W) + corner[bins]
-                    val[bins] = np.take(tab_val.reshape(-1, C), at, axis=0)
-                    flat[bins] = np.take(tab_code.reshape(-1, C), at, axis=0)
-    val[empty], flat[empty] = 0, -1
+                win_val[...] = col_val
+                if with_argmax:
+                    win_code[...] = col_code
+            else:  # (with one slot, the previous size's windows are these very arrays)
+                _running_max(
+                    window(grid_val, s - 1, h, w), window(grid_code, s - 1, h, w),
+                    col_val[:, h - 1 :], col_code[:, h - 1 :] if with_argmax else None,
+                    win_val, win_code,
+                )  # fmt: skip
+            if slots < sizes and (s % slots == slots - 1 or s == sizes - 1):  # the table is full:
+                lo = s - s % slots  # the bins of sizes lo .. s read from it
+                bins = order[first[lo] : first[s + 1]]
+                at = (size[bins] - lo) * NHW + corner[bins]
+                val[bins] = np.take(tab_val, at, axis=0)
+                if with_argmax:
+                    flat[bins] = np.take(tab_code, at, axis=0)
+    if slots == sizes:  # one gather for all bins, the empty ones from the zero row
+        at = np.where(empty, sizes * NHW, size * NHW + corner)
+        val = np.take(tab_val, at, axis=0)
+        flat = np.take(tab_code, at, axis=0) if with_argmax else None
+    else:
+        bins = order[first[sizes] :]  # the empty bins
+        val[bins] = 0
+        if with_argmax:
+            flat[bins] = -1
     shape = (K, Ph, Pw, C)  # channels last; callers see (K, C, Ph, Pw) views
-    return val.reshape(shape).transpose(0, 3, 1, 2), flat.reshape(shape).transpose(0, 3, 1, 2)
+    out = val.reshape(shape).transpose(0, 3, 1, 2)
+    return out, (flat.reshape(shape).transpose(0, 3, 1, 2) if with_argmax else None)
+
+
+def _running_max(val, code, new, new_code, out_val=None, out_code=None):
+    """``max(val, new)`` and, unless ``code`` is None, where it sits: ``new_code`` only where
+    ``new`` is strictly greater (ties keep the earlier cell). By arithmetic, not masked copies
+    (several times faster in NumPy): ``code + better * (new_code - code)``."""
+    if code is not None:  # before the maximum: out_val may be val itself
+        out_code = np.add(code, (new_code - code) * (new > val), out=out_code)
+    return np.maximum(val, new, out=out_val), out_code
 
 
 def roi_pool_backward(dout, cache: RoIPoolCache) -> np.ndarray:
@@ -208,7 +238,7 @@ def roi_pool_backward(dout, cache: RoIPoolCache) -> np.ndarray:
 
 def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0) -> np.ndarray:
     """torchvision's ``roi_pool``: ``(N, C, H, W)`` features, ``(K, 5)`` RoIs -> ``(K, C, P_h, P_w)``."""
-    return roi_pool_forward(input, boxes, output_size, spatial_scale)[0]
+    return _roi_pool(input, boxes, output_size, spatial_scale, with_argmax=False)[0]
 
 
 def roi_pool_reference(input, boxes, output_size, spatial_scale: float = 1.0) -> np.ndarray:

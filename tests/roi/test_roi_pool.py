@@ -111,6 +111,8 @@ def test_matches_torchvision_forward_and_backward(seed):
 def test_an_output_size_that_would_exhaust_memory_is_refused_before_allocating():
     x = np.zeros((1, 1, 8, 8), np.float32)
     with pytest.raises(ValueError, match="output and argmax .* would need"):
+        roi_pool_forward(x, np.array([[0, 0, 0, 4, 4.0]]), 10**5)
+    with pytest.raises(ValueError, match="output .* would need"):  # values only: no argmax
         roi_pool(x, np.array([[0, 0, 0, 4, 4.0]]), 10**5)
 
 
@@ -130,19 +132,67 @@ def test_a_nan_infinite_or_non_positive_spatial_scale_is_refused(scale):
         RoIPool(2, scale)
 
 
-@pytest.mark.parametrize("table_bytes", [1, 2**12, 2**20])
+def first_maximum_reference(x, rois, output_size, scale):
+    """Each bin's first maximum (row-major) as a flat index into ``x``, -1 if empty: loops."""
+    N, C, H, W = x.shape
+    ph_n, pw_n = output_size
+    argmax = np.full((len(rois), C, ph_n, pw_n), -1)
+    for k, (n, *box) in enumerate(rois):
+        x1, y1, x2, y2 = np.sign(box) * np.floor(np.abs(np.array(box) * scale) + 0.5)
+        roi_w, roi_h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)
+        for ph, pw in np.ndindex(ph_n, pw_n):
+            hs = int(min(max(np.floor(ph * roi_h / ph_n) + y1, 0), H))
+            he = int(min(max(np.ceil((ph + 1) * roi_h / ph_n) + y1, 0), H))
+            ws = int(min(max(np.floor(pw * roi_w / pw_n) + x1, 0), W))
+            we = int(min(max(np.ceil((pw + 1) * roi_w / pw_n) + x1, 0), W))
+            for c in range(C):
+                if he > hs and we > ws:
+                    dy, dx = np.unravel_index(
+                        np.argmax(x[int(n), c, hs:he, ws:we]), (he - hs, we - ws)
+                    )
+                    argmax[k, c, ph, pw] = np.ravel_multi_index(
+                        (int(n), c, hs + dy, ws + dx), x.shape
+                    )
+    return argmax
+
+
+@pytest.mark.parametrize("table_bytes", [1, 2**15, 2**20])  # 1, 2-6 or all sizes
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_equals_the_reference_whether_the_window_table_holds_one_size_some_or_all(
-    monkeypatch, table_bytes
+    monkeypatch, table_bytes, dtype
 ):
-    """Small maps put every window size in one table; large ones reuse a smaller table in turn."""
+    """Small maps put every window size in one table; large ones reuse a smaller table in turn.
+
+    Both paths: ``roi_pool_forward`` (value and argmax, for a backward) and ``roi_pool`` (values
+    only, so its table holds more sizes for the same bytes). Ties: the first maximum, row-major.
+    """
     import rcnn_from_scratch.roi.roi_pool as module
 
     monkeypatch.setattr(module, "_TABLE_BYTES", table_bytes)
     rng = np.random.default_rng(table_bytes)
-    x = np.round(rng.standard_normal((2, 3, 16, 14)), 1)  # rounded: ties, first maximum wins
+    x = np.round(rng.standard_normal((2, 3, 16, 14)), 1).astype(dtype)  # rounded: many ties
     rois = random_rois(rng, 200, extent=130)  # partly outside the map, both images, empty bins
     out, cache = roi_pool_forward(x, rois, (5, 4), 0.125)
     np.testing.assert_array_equal(out, roi_pool_reference(x, rois, (5, 4), 0.125))
+    np.testing.assert_array_equal(roi_pool(x, rois, (5, 4), 0.125), out)
+    assert out.dtype == roi_pool(x, rois, (5, 4), 0.125).dtype == dtype
     assert np.any(cache.argmax < 0) and np.all(out[cache.argmax < 0] == 0)
-    used = cache.argmax >= 0
-    np.testing.assert_array_equal(x.reshape(-1)[cache.argmax[used]], out[used])
+    np.testing.assert_array_equal(cache.argmax, first_maximum_reference(x, rois, (5, 4), 0.125))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_ties_go_to_the_same_input_as_in_torchvision(seed):
+    """A map of few distinct values: torchvision's backward shows which tied cell it chose."""
+    torch = pytest.importorskip("torch")
+    tvops = pytest.importorskip("torchvision.ops")
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, (2, 3, 20, 18)).astype(np.float64)
+    rois = random_rois(rng, 40, extent=150)
+    out, cache = roi_pool_forward(x, rois, 7, 0.125)
+    dout = rng.standard_normal(out.shape)
+    tx = torch.tensor(x, requires_grad=True)
+    tout = tvops.roi_pool(tx, torch.tensor(rois), 7, 0.125)
+    tout.backward(torch.tensor(dout))
+    np.testing.assert_array_equal(out, tout.detach().numpy())
+    np.testing.assert_array_equal(roi_pool(x, rois, 7, 0.125), tout.detach().numpy())
+    np.testing.assert_allclose(roi_pool_backward(dout, cache), tx.grad.numpy(), atol=1e-12)
