@@ -27,8 +27,8 @@ from ..proposals.anchors import AnchorGenerator
 from ..proposals.proposal_layer import ProposalConfig, proposals_by_level, select_proposals, top_k
 from ..proposals.rpn import RPNHead, flatten_rpn_outputs, rpn_loss
 from ..roi.pooler import make_pooler
-from ..targets.roi_targets import sample_roi_targets
-from ..targets.rpn_targets import assign_rpn_targets
+from ..targets.roi_targets import select_training_samples
+from ..targets.rpn_targets import assign_targets_to_anchors
 from .fast_rcnn import images_to_tensor
 from .saved_model import SavedModel, validate_config
 
@@ -203,17 +203,15 @@ class FasterRCNN(SavedModel):
         objectness, deltas, anchors, proposals = self._proposals(
             features, x.shape[2:], training=True
         )
-        rpn_targets = [
-            assign_rpn_targets(anchors, t["boxes"], rng, batch_size_per_image=c.rpn_batch_size,
-                               positive_fraction=c.rpn_positive_fraction, box_coder=self.rpn_coder)
-            for t in targets
-        ]  # fmt: skip
+        rpn_targets = assign_targets_to_anchors(
+            anchors, targets, rng, batch_size_per_image=c.rpn_batch_size,
+            positive_fraction=c.rpn_positive_fraction, box_coder=self.rpn_coder,
+        )  # fmt: skip
         rpn = rpn_loss(objectness, deltas, rpn_targets, c.smooth_l1_beta)
-        sampled = [
-            sample_roi_targets(props, t["boxes"], t["labels"], rng, batch_size_per_image=c.rois_per_image,
-                               positive_fraction=c.positive_fraction, box_coder=self.box_coder)
-            for t, props in zip(targets, proposals, strict=True)
-        ]  # fmt: skip
+        sampled = select_training_samples(
+            proposals, targets, rng, batch_size_per_image=c.rois_per_image,
+            positive_fraction=c.positive_fraction, box_coder=self.box_coder,
+        )  # fmt: skip
         rois = _rois([s.proposals for s in sampled])  # constants: no gradient into the boxes
         cls_score, bbox_pred = self.box_head(self.pooler(features, rois))
         head = fast_rcnn_loss(cls_score, bbox_pred, np.concatenate([s.labels for s in sampled]),

@@ -36,8 +36,8 @@ from ..proposals.proposal_layer import ProposalConfig, proposals_by_level
 from ..proposals.rpn import RPNHead, flatten_rpn_outputs, rpn_loss_over_levels
 from ..roi.multiscale import MultiScaleRoIAlign
 from ..targets.mask_targets import project_masks_on_boxes
-from ..targets.roi_targets import sample_roi_targets
-from ..targets.rpn_targets import assign_rpn_targets
+from ..targets.roi_targets import select_training_samples
+from ..targets.rpn_targets import assign_targets_to_anchors
 from .fast_rcnn import images_to_tensor
 from .saved_model import SavedModel
 
@@ -278,17 +278,15 @@ class MaskRCNNFPN(SavedModel):
                 raise ValueError(
                     "Mask R-CNN's targets need 'masks' (G, H, W) besides boxes and labels"
                 )
-        rpn_targets = [
-            assign_rpn_targets(anchors, t["boxes"], rng, batch_size_per_image=c.rpn_batch_size,
-                               positive_fraction=c.rpn_positive_fraction, box_coder=self.rpn_coder)
-            for t in targets
-        ]  # fmt: skip
+        rpn_targets = assign_targets_to_anchors(
+            anchors, targets, rng, batch_size_per_image=c.rpn_batch_size,
+            positive_fraction=c.rpn_positive_fraction, box_coder=self.rpn_coder,
+        )  # fmt: skip
         rpn = rpn_loss_over_levels(objectness, deltas, rpn_targets, c.smooth_l1_beta)
-        sampled = [
-            sample_roi_targets(p, t["boxes"], t["labels"], rng, batch_size_per_image=c.rois_per_image,
-                               positive_fraction=c.positive_fraction, box_coder=self.box_coder)
-            for t, p in zip(targets, proposals, strict=True)
-        ]  # fmt: skip
+        sampled = select_training_samples(
+            proposals, targets, rng, batch_size_per_image=c.rois_per_image,
+            positive_fraction=c.positive_fraction, box_coder=self.box_coder,
+        )  # fmt: skip
         shapes = [image_size] * len(images)
         pooled = self.box_roi_pool(features, [s.proposals for s in sampled], shapes)
         cls_score, bbox_pred = self.box_head(pooled)

@@ -18,7 +18,7 @@ from ..boxes import box_iou
 from .matcher import Matcher
 from .sampler import BalancedPositiveNegativeSampler
 
-__all__ = ["RoITargets", "sample_roi_targets"]
+__all__ = ["RoITargets", "sample_roi_targets", "select_training_samples"]
 
 
 class RoITargets(NamedTuple):
@@ -76,3 +76,28 @@ def sample_roi_targets(
         deltas[fg] = coder.encode_single(gt[matched[fg]], boxes[fg])
     matched = np.where(fg, matched, -1)
     return RoITargets(boxes, labels.astype(np.int64), deltas, matched.astype(np.int64))
+
+
+def select_training_samples(
+    proposals, targets, rng: np.random.Generator, **kwargs
+) -> list[RoITargets]:
+    """:func:`sample_roi_targets` for each image of a batch (torchvision's
+    ``RoIHeads.select_training_samples``), images in order, one ``rng``.
+
+    Args:
+        proposals: ``N`` arrays ``(R_i, 4)`` of proposals in image pixels (constants).
+        targets: ``N`` dicts with ``"boxes"`` ``(G_i, 4)`` and ``"labels"`` ``(G_i,)``.
+        kwargs: :func:`sample_roi_targets`'s thresholds, sampling numbers and ``box_coder``.
+
+    Returns:
+        ``N`` :class:`RoITargets`.
+    """
+    if len(proposals) != len(targets):
+        raise ValueError(
+            f"proposals and targets must have one entry per image; got {len(proposals)} and "
+            f"{len(targets)}"
+        )
+    return [
+        sample_roi_targets(p, t["boxes"], t["labels"], rng, **kwargs)
+        for p, t in zip(proposals, targets, strict=True)
+    ]

@@ -17,7 +17,7 @@ from ..boxes import box_iou
 from .matcher import Matcher
 from .sampler import BalancedPositiveNegativeSampler
 
-__all__ = ["RPNTargets", "assign_rpn_targets"]
+__all__ = ["RPNTargets", "assign_rpn_targets", "assign_targets_to_anchors"]
 
 
 class RPNTargets(NamedTuple):
@@ -64,3 +64,20 @@ def assign_rpn_targets(
     sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
     pos, neg = sampler(labels.astype(np.int64), rng)
     return RPNTargets(labels, deltas, pos, neg)
+
+
+def assign_targets_to_anchors(
+    anchors, targets, rng: np.random.Generator, **kwargs
+) -> list[RPNTargets]:
+    """:func:`assign_rpn_targets` for each image of a batch (torchvision's
+    ``RegionProposalNetwork.assign_targets_to_anchors``), images in order, one ``rng``.
+
+    Args:
+        anchors: ``(A_total, 4)`` anchors in image pixels, the same for every image of the batch.
+        targets: ``N`` dicts with ``"boxes"`` ``(G_i, 4)``.
+        kwargs: :func:`assign_rpn_targets`'s thresholds, sampling numbers and ``box_coder``.
+
+    Returns:
+        ``N`` :class:`RPNTargets`.
+    """
+    return [assign_rpn_targets(anchors, t["boxes"], rng, **kwargs) for t in targets]
