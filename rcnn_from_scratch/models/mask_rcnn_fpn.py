@@ -333,12 +333,22 @@ class MaskRCNNFPN(SavedModel):
         """The RPN's proposals of one image, best first: ``(R, 4)`` float32 ``x1, y1, x2, y2`` in
         image pixels; ``top_n`` (default ``rpn_post_nms_test``) kept after NMS by level."""
         c = self.config
-        x = self._tensor([as_rgb_float(image)])
+        image = as_rgb_float(image)
+        x = self._padded_tensor(image)
         objectness, deltas, anchors = self._rpn(self._features(x), x.shape[2:])
         self._clear()
         top_n = c.rpn_post_nms_test if top_n is None else int(top_n)
-        size = x.shape[2:]
+        size = image.shape[:2]  # proposals are clipped to the image, not to its padding
         return self._proposals(objectness, deltas, anchors, size, c.rpn_pre_nms_test, top_n)[0]
+
+    def _padded_tensor(self, image) -> np.ndarray:
+        """``(1, 3, H', W')``: the image centred on 0, padded with zeros (mid-grey) below and to the
+        right to multiples of 32, the trunk's largest stride, as torchvision batches images; the
+        padding holds no object, and every box stays in the image's own pixels."""
+        x = self._tensor([image])
+        H, W = x.shape[2:]
+        pad = ((0, 0), (0, 0), (0, -H % 32), (0, -W % 32))
+        return np.pad(x, pad) if any(p[1] for p in pad) else x
 
     def _clear(self):
         for _, module in self.parts():
@@ -350,7 +360,8 @@ class MaskRCNNFPN(SavedModel):
         """Detections and instance masks of one image, as torchvision's ``MaskRCNN`` gives them.
 
         Args:
-            image: ``H x W x 3`` uint8 (or float in ``[0, 1]``), ``H`` and ``W`` multiples of 32.
+            image: ``H x W x 3`` uint8 (or float in ``[0, 1]``), any size (padded inside to
+                multiples of 32; the padding is cut off again).
 
         Returns:
             ``{"boxes": (D, 4) float32, "labels": (D,) int64, "scores": (D,) float32, "masks":
@@ -363,14 +374,15 @@ class MaskRCNNFPN(SavedModel):
         kept; no caches are left behind either way).
 
         Args:
-            image: ``H x W x 3`` uint8 (or float in ``[0, 1]``), ``H`` and ``W`` multiples of 32.
+            image: ``H x W x 3`` uint8 (or float in ``[0, 1]``), any size (as :meth:`predict`).
 
         Returns:
             A dict; every box is ``x1, y1, x2, y2`` float32 in the image's pixels (there is no
             resize), every map float32 ``(1, C, h, w)``:
 
-            - ``input`` ``(1, 3, H, W)``, the image minus 0.5 (``image_mean`` ``(0.5, 0.5, 0.5)``
-              and ``image_std`` ``(1, 1, 1)`` undo it), ``image_size`` ``(H, W)``;
+            - ``input`` ``(1, 3, H', W')``, the image minus 0.5 (``image_mean`` ``(0.5, 0.5, 0.5)``
+              and ``image_std`` ``(1, 1, 1)`` undo it), zero-padded to multiples of 32;
+              ``image_size`` ``(H, W)``, the image's own size;
             - ``C2`` .. ``C5``: the trunk's stages at strides 4, 8, 16, 32;
             - ``P2`` .. ``P6`` (FPN arm only): the pyramid, levels ``'0'``, ``'1'``, ``'2'``,
               ``'3'``, ``'pool'``; ``levels``: the names of the maps the RPN reads, finest first
@@ -397,11 +409,11 @@ class MaskRCNNFPN(SavedModel):
         image = as_rgb_float(image)
         H, W = image.shape[:2]
         t0 = time.perf_counter()
-        x = self._tensor([image])
+        x = self._padded_tensor(image)
         C = self.trunk(x)
         features = {"0": C[-1]} if self.fpn is None else self.fpn(C)
         t1 = time.perf_counter()
-        objectness, deltas, anchors = self._rpn(features, (H, W))
+        objectness, deltas, anchors = self._rpn(features, x.shape[2:])  # strides: padded size
         proposed = self._proposal_records(objectness, deltas, anchors, (H, W),
                                           c.rpn_pre_nms_test, c.rpn_post_nms_test)[0]  # fmt: skip
         proposals = [proposed.boxes]

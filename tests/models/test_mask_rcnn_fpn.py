@@ -285,3 +285,24 @@ def test_inspect_detections_equal_predicts_and_no_cache_is_left(inspected, arm):
         np.testing.assert_array_equal(r["detections"][key], value)
     assert r["mask_levels"].shape == (len(out["scores"]),)
     assert set(r["timings"]) == {"features", "proposals", "heads", "masks"}
+
+
+@pytest.mark.parametrize("arm", ["fpn", "single_level"])
+def test_an_image_of_any_size_is_padded_to_multiples_of_32_and_boxes_stay_in_the_image(arm):
+    model = MaskRCNNFPN(MaskRCNNFPNConfig(arm=arm, **SMALL), seed=3)
+    images, _ = batch(1)
+    full = images[0].astype(np.float32) / 255
+    full[230:], full[:, 210:] = 0.5, 0.5  # mid-grey: what the padding adds
+    crop = full[:230, :210]
+    r_full, r_crop = model.inspect(full), model.inspect(crop)
+    assert r_crop["input"].shape == (1, 3, 256, 224) and r_crop["image_size"] == (230, 210)
+    assert not r_crop["input"][..., 230:, :].any() and not r_crop["input"][..., 210:].any()
+    for k in range(2, 6):  # the same pixels in, the same maps out, away from the crop's edge
+        half = r_crop[f"C{k}"].shape[3] // 2  # beyond the receptive field of the 224-pixel edge
+        np.testing.assert_array_equal(r_crop[f"C{k}"][..., :half], r_full[f"C{k}"][..., :half])
+    for boxes in (r_crop["proposals"], r_crop["detections"]["boxes"]):
+        assert boxes.size and boxes.min() >= 0
+        assert boxes[:, [0, 2]].max() <= 210 and boxes[:, [1, 3]].max() <= 230
+    out = model.predict(np.zeros((20, 45, 3), np.uint8))  # smaller than one stride-32 cell
+    assert out["masks"].shape[1:] == (20, 45) and out["boxes"].shape[1:] == (4,)
+    assert model.propose(crop).shape[1:] == (4,)
