@@ -16,7 +16,7 @@ FLOORS = {
     "proposals": 2, "roi": 2, "heads": 2, "targets": 2, "postprocess": 2,
     "transform": 2,
     "models": 3,
-    "datasets": 4, "evaluation": 4, "viz": 4, "train": 4, "cli": 4, "__main__": 4, "__init__": 4,
+    "datasets": 4, "evaluation": 4, "viz": 4, "training": 4, "cli": 4, "__main__": 4, "__init__": 4,
     "exercises": 4,
 }  # fmt: skip
 

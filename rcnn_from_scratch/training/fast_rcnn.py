@@ -17,7 +17,7 @@ from ..models.fast_rcnn import FastRCNN, FastRCNNConfig
 from ..nn import Adam
 from ..nn.weights import WeightsError, load_weights, save_weights
 from ..proposals.selective_search import selective_search
-from ..train import run_training
+from .loop import run_training
 
 __all__ = ["CACHE_DIR", "cached_proposals", "train_fast_rcnn", "evaluate_fast_rcnn"]
 

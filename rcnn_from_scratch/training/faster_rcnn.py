@@ -23,7 +23,7 @@ from ..datasets.shapes import ShapesDataset
 from ..evaluation import EvaluationResult, evaluate_detections
 from ..models.faster_rcnn import FasterRCNN, FasterRCNNConfig
 from ..nn import Adam, WarmupStepSchedule, WeightsError, load_weights, save_weights
-from ..train import run_training
+from .loop import run_training
 
 __all__ = [
     "train_detector",

@@ -23,7 +23,7 @@ from ..evaluation import EvaluationResult, evaluate_detections
 from ..heads.svm import SVMHead, train_svm_with_hard_negatives
 from ..models.rcnn import RCNN, RCNNConfig
 from ..nn import Adam, softmax_cross_entropy
-from ..train import run_training
+from .loop import run_training
 
 __all__ = ["RegionSet", "collect_regions", "train_rcnn", "evaluate_model"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rcnn_from_scratch.nn import SGD, Linear, ReLU, Sequential, softmax_cross_entropy
-from rcnn_from_scratch.train import TrainingDiverged, run_training, seed_everything
+from rcnn_from_scratch.training.loop import TrainingDiverged, run_training, seed_everything
 
 
 def tiny_run(seed: int, steps: int = 30):

@@ -38,7 +38,7 @@ def test_the_fake_kernel_makes_tqdm_auto_warn():
 def test_importing_the_training_loop_in_a_notebook_without_ipywidgets_does_not_warn():
     result = _run(
         "import tqdm.std\n"
-        "import rcnn_from_scratch.train as train\n"
+        "import rcnn_from_scratch.training.loop as train\n"
         "assert train.tqdm is tqdm.std.tqdm, train.tqdm\n"
         "train.run_training(lambda step: {'loss': 1.0}, 3, progress=True)\n"
     )
