@@ -117,8 +117,9 @@ def fpn_gain_by_size(single_level: dict, fpn: dict, metric: str = "map") -> dict
     """FPN minus single level, per size: what the pyramid buys, object size by object size.
 
     Args:
-        single_level, fpn: the two arms' records (:func:`~.faster_rcnn.training_record`'s first
-            value), each ``{"bbox" | "segm": {"all" | "small" | "medium" | "large": {metric: AP}}}``.
+        single_level, fpn: the two arms' weights files, or their records
+            (:func:`~.faster_rcnn.training_record`'s first value), each ``{"bbox" | "segm":
+            {"all" | "small" | "medium" | "large": {metric: AP}}}``.
         metric: ``"map"`` (AP over IoU 0.50:0.95), ``"map50"`` or ``"map75"``.
 
     Returns:
@@ -127,6 +128,7 @@ def fpn_gain_by_size(single_level: dict, fpn: dict, metric: str = "map") -> dict
     """
     if metric not in ("map", "map50", "map75"):
         raise ValueError(f"metric must be 'map', 'map50' or 'map75'; got {metric!r}")
+    single_level, fpn = _record(single_level), _record(fpn)
     gain = {}
     for kind in ("segm", "bbox"):
         gain[kind] = {}

@@ -138,3 +138,15 @@ def test_the_table_writes_na_for_an_empty_size_class_and_an_unevaluated_run():
     assert single_recall.count("n/a / n/a") == 4
     table = backbone_ablation_table({"arm": "single_level"}, {"arm": "fpn"})  # no evaluation
     assert "| n/a | n/a | n/a | n/a | n/a | n/a | 33.6 (R50-FPN) |" in table
+
+
+def test_the_gain_reads_weights_files_as_their_records():
+    from rcnn_from_scratch.models.mask_rcnn_fpn import DEFAULT_WEIGHTS
+    from rcnn_from_scratch.training.faster_rcnn import training_record
+
+    files = DEFAULT_WEIGHTS["single_level"], DEFAULT_WEIGHTS["fpn"]
+    records = [training_record(f)[0] for f in files]
+    gain = fpn_gain_by_size(*files)
+    assert gain == fpn_gain_by_size(*records)
+    small = records[1]["segm"]["small"]["map"] - records[0]["segm"]["small"]["map"]
+    assert gain["segm"]["small"] == pytest.approx(small, abs=1e-4)
