@@ -178,6 +178,11 @@ def test_equals_the_reference_whether_the_window_table_holds_one_size_some_or_al
     assert out.dtype == roi_pool(x, rois, (5, 4), 0.125).dtype == dtype
     assert np.any(cache.argmax < 0) and np.all(out[cache.argmax < 0] == 0)
     np.testing.assert_array_equal(cache.argmax, first_maximum_reference(x, rois, (5, 4), 0.125))
+    dout = rng.standard_normal(out.shape)  # the backward: each gradient to its argmax, empty: none
+    used = cache.argmax >= 0
+    expect = np.zeros(x.size)
+    np.add.at(expect, cache.argmax[used], dout[used])
+    np.testing.assert_allclose(roi_pool_backward(dout, cache), expect.reshape(x.shape), atol=1e-5)
 
 
 @pytest.mark.parametrize("seed", range(2))
