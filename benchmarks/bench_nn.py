@@ -1,6 +1,6 @@
 """Time the backbone's convolutions against NumPy's own matrix product and PyTorch's CPU layers.
 
-    python benchmarks/bench_nn.py [--repeats 15] [--threads 2]
+    python benchmarks/bench_nn.py [--repeats 15] [--threads 2] [--parts]
 
 Backbone: 3 -> 16 -> 32 -> 64 channels, 3x3 convs (padding 1), ReLU and 2x2 max-pool after each,
 stride 8; 128 x 128 input, batch 8, float32. Reported, all measured in this one run:
@@ -12,6 +12,11 @@ stride 8; 128 x 128 input, batch 8, float32. Reported, all measured in this one 
   at most 2x). Neither computes a gradient for the image. Beside it, the minor page faults per
   forward+backward (Unix): memory the process touches for the first time since it got it from the
   operating system, which costs time on every pass that allocates fresh large arrays.
+
+With ``--parts``, our backward layer by layer (each layer's backward timed alone on the caches of
+one forward), each convolution's split into its weight gradient and its input gradient, beside the
+bare ``np.matmul`` of the GEMMs each of them runs: what is left is the non-GEMM work (im2col
+copies, col2im adds, layout copies).
 
 Both libraries get the same number of threads (``--threads``; NumPy's BLAS through threadpoolctl when
 it is installed). Times are the median of ``--repeats`` runs, with the best run in brackets: on a
@@ -26,7 +31,7 @@ import time
 import numpy as np
 
 from rcnn_from_scratch.backbones.convnet import make_backbone
-from rcnn_from_scratch.nn.conv import Conv2d, conv2d_forward
+from rcnn_from_scratch.nn.conv import Conv2d, conv2d_backward, conv2d_forward
 
 
 def timings(fn, repeats: int) -> tuple[float, float]:
@@ -85,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--parts", action="store_true", help="profile our backward by parts")
     args = parser.parse_args()
     print(limit_blas_threads(args.threads))
     try:
@@ -171,6 +177,58 @@ def main() -> None:
     print(f"{'ours/PyTorch':12s} {ratio:>18s} {ratio_both:>20s}")
     faults["PyTorch"] = page_faults(torch_fwd_bwd, args.repeats)
     print_faults(faults)
+    if args.parts:
+        print(f"PyTorch's backward alone (forward+backward - forward): "
+              f"{(p_both[0] - p_fwd[0]) * 1e3:.1f} ms")  # fmt: skip
+        backward_parts(net, x, args.repeats)
+
+
+def backward_parts(net, x, repeats: int) -> None:
+    """Our backward, layer by layer, with each convolution's GEMMs timed bare beside it."""
+    rng = np.random.default_rng(1)
+    out = net(x)
+    caches = [layer._cache for layer in net.layers]  # the forward's, kept for repeated backwards
+    douts = [None] * len(net.layers)
+    d = np.ones_like(out)
+    for i in reversed(range(len(net.layers))):
+        douts[i] = d
+        d = net.layers[i]._backward(d, caches[i]) if i else None
+
+    def ms(t):
+        return f"{t[0] * 1e3:6.2f} ({t[1] * 1e3:5.2f})"
+
+    print("\nour backward by parts, ms median (best)")
+    print(f"{'layer':28s} {'part':14s} {'ours':>15s} {'GEMMs alone':>15s} {'rest':>8s}")
+    total = 0.0
+    for i in reversed(range(len(net.layers))):
+        layer, cache, dout = net.layers[i], caches[i], douts[i]
+        name = f"{i} {type(layer).__name__}"
+        if not isinstance(layer, Conv2d):
+            t = timings(lambda layer=layer, dout=dout, cache=cache: layer._backward(dout, cache),
+                        repeats)  # fmt: skip
+            total += t[0]
+            print(f"{name:28s} {'':14s} {ms(t):>15s}")
+            continue
+        F, C, kh, kw = layer.weight.shape
+        N, _, Ho, Wo = dout.shape
+        name += f" {C}->{F} {Ho}x{Wo}"
+        t_w = timings(lambda dout=dout, cache=cache: conv2d_backward(dout, cache, False), repeats)
+        cols = rng.random((N, C * kh * kw, Ho * Wo), dtype=np.float32)
+        dt = rng.random((N, Ho * Wo, F), dtype=np.float32)
+        g_w = timings(lambda cols=cols, dt=dt: np.matmul(cols, dt), repeats)
+        total += t_w[0]
+        print(f"{name:28s} {'weight, bias':14s} {ms(t_w):>15s} {ms(g_w):>15s} "
+              f"{(t_w[0] - g_w[0]) * 1e3:8.2f}")  # fmt: skip
+        if layer.input_grad:
+            t_both = timings(lambda dout=dout, cache=cache: conv2d_backward(dout, cache), repeats)
+            w_t = rng.random((kh * kw * C, F), dtype=np.float32)
+            frames = rng.random((F, N * (Ho + 2) * (Wo + 2)), dtype=np.float32)
+            g_x = timings(lambda w_t=w_t, frames=frames: w_t @ frames, repeats)
+            total += t_both[0] - t_w[0]
+            t_x = (t_both[0] - t_w[0], t_both[1] - t_w[1])
+            print(f"{'':28s} {'input':14s} {ms(t_x):>15s} {ms(g_x):>15s} "
+                  f"{(t_x[0] - g_x[0]) * 1e3:8.2f}")  # fmt: skip
+    print(f"{'sum of the parts':28s} {'':14s} {total * 1e3:6.2f}")
 
 
 def print_faults(faults: dict) -> None:

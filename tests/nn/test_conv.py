@@ -421,3 +421,40 @@ def test_many_small_maps_share_gemms_and_equal_the_reference(
         conv2d_forward(x32, w.astype(np.float32), b.astype(np.float32), stride, padding)[0].dtype
         == np.float32
     )
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding",
+    [((2, 3), (3, 2), (1, 0)), (1, 2, 1), (7, 2, 3), (3, (2, 3), 1), (4, 4, 0)],
+)
+def test_strided_conv_with_kernels_below_and_above_the_stride_equals_the_reference(
+    kernel, stride, padding
+):
+    # kernels smaller and larger than the stride (some input pixels in no patch, some in
+    # several), padding with and without: forward and weight gradient
+    rng = np.random.default_rng(19)
+    kh, kw = (kernel, kernel) if np.isscalar(kernel) else kernel
+    x, w, b = rng.standard_normal((2, 3, 13, 11)), rng.standard_normal((4, 3, kh, kw)), np.ones(4)
+    out, cache = conv2d_forward(x, w, b, stride, padding)
+    np.testing.assert_allclose(out, conv2d_reference(x, w, b, stride, padding), rtol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    _, dw, _ = conv2d_backward(dout, cache)
+    expected_dw = conv_weight_gradient_reference(x, dout, (kh, kw), stride, padding)
+    np.testing.assert_allclose(dw, expected_dw, rtol=1e-10)
+
+
+@pytest.mark.parametrize("block", [1, 1400, 1 << 23])
+def test_tiled_transposed_conv_in_groups_of_images_equals_the_loop_reference(monkeypatch, block):
+    # the 2x2 stride-2 deconvolution goes a few images at a time (a quarter of PATCH_BLOCK): one
+    # at 1, two and a shorter last group at 1400 (2 * 2 * 2 * 4 * 5 = 160 elements per image),
+    # all five at the default
+    rng = np.random.default_rng(20)
+    x, w, b = rng.standard_normal((5, 3, 4, 5)), rng.standard_normal((3, 2, 2, 2)), np.ones(2)
+    monkeypatch.setattr(conv, "PATCH_BLOCK", block)
+    for bias in (b, None):
+        out, _ = conv_transpose2d_forward(x, w, bias, 2, 0)
+        expected = conv_transpose2d_reference(x, w, bias, 2, 0)
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    layer = ConvTranspose2d(3, 2, 2, 2, rng=rng).to(np.float64)
+    errors = check_module_gradients(layer, [x], rng)
+    assert max(errors.values()) < 1e-6, errors

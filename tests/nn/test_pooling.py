@@ -6,7 +6,7 @@ import pytest
 from rcnn_from_scratch.nn.gradcheck import check_module_gradients
 from rcnn_from_scratch.nn.pooling import MaxPool2d, max_pool2d_reference
 
-POOLS = [(2, None, 0), (3, 2, 1), (2, 1, 0), (3, 1, 1), (3, 3, 1)]
+POOLS = [(2, None, 0), (3, 2, 1), (2, 1, 0), (3, 1, 1), (3, 3, 1), (3, None, 0)]
 
 
 def distinct(rng, shape):
@@ -72,3 +72,42 @@ def test_max_pool_matches_pytorch_forward_and_backward(k, s, p):
     tout.backward(torch.tensor(dout))
     np.testing.assert_array_equal(out, tout.detach().numpy())
     np.testing.assert_allclose(dx, tx.grad.numpy(), atol=1e-12)
+
+
+def max_pool_gradient_reference(x, dout, k):
+    """Non-overlapping k x k windows, one at a time: the gradient goes to the window's first
+    maximum in row-major order (np.argmax's choice)."""
+    dx = np.zeros_like(x)
+    N, C, Ho, Wo = dout.shape
+    for y in range(Ho):
+        for x_ in range(Wo):
+            window = x[:, :, y * k : y * k + k, x_ * k : x_ * k + k].reshape(N, C, k * k)
+            first = np.argmax(window, axis=2)  # (N, C)
+            i, j = np.divmod(first, k)
+            n, c = np.indices((N, C))
+            dx[n, c, y * k + i, x_ * k + j] = dout[:, :, y, x_]
+    return dx
+
+
+@pytest.mark.parametrize("k, shape", [(2, (2, 3, 8, 6)), (2, (2, 3, 9, 7)), (3, (1, 2, 10, 8))])
+@pytest.mark.parametrize("ties", [False, True])
+def test_side_by_side_windows_route_to_the_first_maximum_with_or_without_ties(k, shape, ties):
+    # stride == kernel, no padding (every pool of the small backbone); rounded inputs make ties
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape)
+    if ties:
+        x = np.round(x)
+    pool = MaxPool2d(k)
+    out = pool(x)
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_array_equal(pool.backward(dout), max_pool_gradient_reference(x, dout, k))
+
+
+def test_a_nan_window_beside_a_tie_is_not_taken_for_one_maximum_each():
+    # window 0 has two maxima, window 1 none (NaN): as many hits as windows, yet not one each
+    x = np.array([[1.0, 1.0, np.nan, 0.0], [0.0, 0.0, 0.0, 0.0]])[None, None]
+    pool = MaxPool2d(2)
+    out = pool(x)
+    dx = pool.backward(np.array([[[[2.0, 3.0]]]]))
+    np.testing.assert_array_equal(dx[0, 0, :, :2], [[2, 0], [0, 0]])  # the first of the tie
+    assert dx[0, 0, :, 2:].sum() == 3 and np.isnan(out[0, 0, 0, 1])
