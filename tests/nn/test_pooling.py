@@ -103,8 +103,9 @@ def test_side_by_side_windows_route_to_the_first_maximum_with_or_without_ties(k,
     np.testing.assert_array_equal(pool.backward(dout), max_pool_gradient_reference(x, dout, k))
 
 
-def test_a_nan_window_beside_a_tie_is_not_taken_for_one_maximum_each():
-    # window 0 has two maxima, window 1 none (NaN): as many hits as windows, yet not one each
+def test_a_tie_beside_a_nan_window_goes_to_the_first_maximum_and_no_gradient_is_lost():
+    # window 0 has two maxima, window 1 a NaN (which equals nothing): the tie's gradient goes to
+    # its first maximum, the NaN window's to exactly one of its pixels
     x = np.array([[1.0, 1.0, np.nan, 0.0], [0.0, 0.0, 0.0, 0.0]])[None, None]
     pool = MaxPool2d(2)
     out = pool(x)
