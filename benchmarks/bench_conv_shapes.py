@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 
 def parse_args():
@@ -53,6 +52,7 @@ if ARGS is not None:  # before NumPy's import, so that its BLAS starts with this
         os.environ[var] = str(ARGS.threads)
 
 import numpy as np  # noqa: E402
+from bench_nn import timings  # noqa: E402  (the script's folder is on sys.path)
 
 from rcnn_from_scratch.nn.conv import conv2d_forward, conv_transpose2d_forward  # noqa: E402
 
@@ -109,17 +109,6 @@ def resnet50_fpn_shapes(H: int, W: int, rois: int = 100) -> list[dict]:
     add("mask deconv 2x2/2", rois, 256, 14, 14, 256, 2, 2, 0, transposed=True)
     add("mask logits 1x1", rois, 256, 28, 28, 91, 1)
     return list(shapes.values())
-
-
-def timings(fn, repeats: int) -> tuple[float, float]:
-    """``(median, best)`` seconds of ``fn()`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), float(np.min(times))
 
 
 def scratch_mb(fn, x: np.ndarray) -> float:
