@@ -1,4 +1,4 @@
-"""The demo: one generated image through all four stages, then a photograph, each figure a PNG.
+"""The demo: one generated image through all four stages, the pyramid in miniature, then a photograph.
 
 Each step is a small function ``step(out_dir, sample, rng) -> str`` that saves its figures and returns
 a one-line result; :func:`run_demo` times the steps and prints a table. Every model is the shipped
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .boxes import box_iou, nms
-from .datasets.shapes import CLASS_NAMES, make_shapes_sample
+from .datasets.shapes import CLASS_NAMES, ShapesDataset, make_shapes_sample
 from .roi.worked_example import mask_through_roi, worked_example
 from .viz.anchors import plot_rpn_proposals
 from .viz.boxes import plot_iou, plot_nms
@@ -26,6 +26,9 @@ from .viz.roi import plot_pooled_vs_aligned, plot_roi_grids
 from .viz.shapes import draw_detections
 
 __all__ = ["jittered_candidates", "run_demo"]
+
+# the demo's multi-scale image: evaluation image 1 (six objects, four of them small)
+_MULTISCALE_IMAGE = 1
 
 
 def jittered_candidates(boxes, per_box: int, rng: np.random.Generator, scale: float = 0.15):
@@ -175,6 +178,36 @@ def _step_mask_rcnn(out: Path, sample, rng: np.random.Generator) -> str:
     return f"{_found(detections)} with masks; {_ms(model.timings)}"
 
 
+def _step_feature_pyramid(out: Path, sample, rng: np.random.Generator) -> str:
+    """The pyramid in miniature: one multi-scale shapes image through both arms of the backbone
+    ablation (``MaskRCNNFPN``), side by side, and how many of its small objects each finds."""
+    from matplotlib.figure import Figure
+
+    from .models.mask_rcnn_fpn import MaskRCNNFPN
+    from .viz.feature_pyramid import SMALL, object_areas, objects_found
+
+    image, target = ShapesDataset("eval", size=_MULTISCALE_IMAGE + 1, variant="multiscale")[
+        _MULTISCALE_IMAGE
+    ]
+    small = object_areas([target]) < SMALL
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    found = {}
+    for k, (arm, title) in enumerate((("single_level", "one map, stride 32"), ("fpn", "FPN"))):
+        detections = MaskRCNNFPN.pretrained(arm).predict(image)
+        hit = objects_found(detections, target)
+        found[arm] = (int(hit.sum()), int(hit[small].sum()))
+        ax = fig.add_subplot(1, 2, k + 1)
+        draw_detections(image, detections, ax=ax, score_threshold=0.5, ground_truth=target)
+        ax.set_title(f"{title}: {found[arm][0]} of {len(hit)} found, {found[arm][1]} of "
+                     f"{int(small.sum())} small")  # fmt: skip
+    fig.savefig(out / "5_feature_pyramid.png", dpi=110)
+    (s_all, s_small), (f_all, f_small) = found["single_level"], found["fpn"]
+    return (
+        f"256 x 256, {len(small)} objects ({int(small.sum())} small): one map finds {s_all} "
+        f"({s_small} small), the pyramid {f_all} ({f_small} small)"
+    )
+
+
 def _step_photograph(out: Path, sample, rng: np.random.Generator) -> str:
     from skimage import data
     from skimage.transform import resize
@@ -239,6 +272,7 @@ STEPS: list[tuple[str, Callable]] = [
     ("stage 3, Faster R-CNN", _step_faster_rcnn),
     ("RoI pooling versus RoIAlign", _step_roi),
     ("stage 4, Mask R-CNN", _step_mask_rcnn),
+    ("the feature pyramid in miniature", _step_feature_pyramid),
     ("a real photograph", _step_photograph),
     ("the real Mask R-CNN (ResNet-50-FPN)", _step_full_scale),
 ]

@@ -74,11 +74,14 @@ def test_the_demo_walks_all_four_stages(tmp_path, capsys, empty_caches):
     text = capsys.readouterr().out
     for stage in ("R-CNN", "Fast R-CNN", "Faster R-CNN", "Mask R-CNN", "photograph"):
         assert stage in text
+    # the pyramid step: its image's four small objects, found by the FPN arm, not by one map
+    assert "6 objects (4 small): one map finds 2 (0 small), the pyramid 6 (4 small)" in text
     # without torchvision's weights file the full-scale step says how to get it, and goes on
     assert "fetch-weights maskrcnn_resnet50_fpn" in text
     names = {p.name for p in tmp_path.glob("*.png")}
     expected = {"1_rcnn_detections.png", "2_fast_rcnn_detections.png", "3_rpn_proposals.png",
-                "4_mask_rcnn_masks.png", "4_worked_example_mask.png", "5_photo_mask_rcnn.png"}  # fmt: skip
+                "4_mask_rcnn_masks.png", "4_worked_example_mask.png", "5_photo_mask_rcnn.png",
+                "5_feature_pyramid.png"}  # fmt: skip
     assert expected <= names
 
 
