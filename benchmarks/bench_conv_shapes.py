@@ -52,7 +52,7 @@ if ARGS is not None:  # before NumPy's import, so that its BLAS starts with this
         os.environ[var] = str(ARGS.threads)
 
 import numpy as np  # noqa: E402
-from bench_nn import timings  # noqa: E402  (the script's folder is on sys.path)
+from bench_nn import limit_blas_threads, timings, torch_with_threads  # noqa: E402  (the script's folder is on sys.path)
 
 from rcnn_from_scratch.nn.conv import conv2d_forward, conv_transpose2d_forward  # noqa: E402
 
@@ -130,20 +130,8 @@ def scratch_mb(fn, x: np.ndarray) -> float:
 def main() -> None:
     args = ARGS
     print(f"NumPy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.threads)
-    except ImportError:
-        pass
-    try:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
-    except ImportError:
-        torch = None
-        print("PyTorch: not installed (our figures only)")
+    print(limit_blas_threads(args.threads))
+    torch = torch_with_threads(args.threads)
     H, W = args.size
     rng = np.random.default_rng(0)
     print(f"\nconvolution forward at a {H} x {W} image, float32, GFLOP/s median (best)")

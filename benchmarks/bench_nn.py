@@ -69,6 +69,18 @@ def limit_blas_threads(threads: int) -> str:
     return "NumPy BLAS: " + "; ".join(blas)
 
 
+def torch_with_threads(threads: int):
+    """``torch`` limited to ``threads`` threads (its version printed), or ``None`` without it."""
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch: not installed (our figures only)")
+        return None
+    torch.set_num_threads(threads)
+    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
+    return torch
+
+
 def torch_backbone(torch, net):
     """The same layers in PyTorch, with our weights."""
     layers = []
@@ -93,14 +105,7 @@ def main() -> None:
     parser.add_argument("--parts", action="store_true", help="profile our backward by parts")
     args = parser.parse_args()
     print(limit_blas_threads(args.threads))
-    try:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
-    except ImportError:
-        torch = None
-        print("PyTorch: not installed (our figures only)")
+    torch = torch_with_threads(args.threads)
 
     rng = np.random.default_rng(0)
     N, size = 8, 128
