@@ -50,6 +50,7 @@ __all__ = [
     "match_detections_reference",
     "match_detections_with_ignore",
     "AREA_RANGES",
+    "object_areas",
     "evaluate_by_size",
     "proposal_recall",
     "average_precision",
@@ -449,6 +450,31 @@ def proposal_recall(
         }
         for name in AREA_RANGES
     }  # fmt: skip
+
+
+def object_areas(targets) -> np.ndarray:
+    """COCO's size of every object of ``targets``, what :data:`AREA_RANGES` sorts: mask pixels, or
+    box ``w h`` for a target without masks.
+
+    Args:
+        targets: dicts with ``"boxes"`` ``(G, 4)`` (image pixels) and optionally ``"masks"``
+            ``(G, H, W)`` bool.
+
+    Returns:
+        ``(sum G,)`` float64 areas in pixels, the targets' objects in order.
+    """
+    areas = []
+    for i, t in enumerate(targets):
+        if not isinstance(t, dict) or "boxes" not in t:
+            raise ValueError(f"targets[{i}] must be a dict with 'boxes'")
+        boxes = as_boxes(t["boxes"], f"targets[{i}]['boxes']", dtype=np.float64)
+        shape = np.shape(t["masks"]) if "masks" in t else None
+        if shape is not None and (len(shape) != 3 or shape[0] != len(boxes)):
+            raise ValueError(
+                f"targets[{i}]['masks'] must have shape ({len(boxes)}, H, W); got {shape}"
+            )
+        areas.append(_areas(t, boxes))
+    return np.concatenate(areas) if areas else np.zeros(0)
 
 
 def _areas(entry: dict, boxes: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from matplotlib.lines import Line2D
 from ..boxes import box_iou
 from ..conventions import as_boxes, as_rgb_uint8, as_scores
 from ..datasets.shapes import CLASS_NAMES
+from ..evaluation import AREA_RANGES, object_areas
 from .boxes import draw_boxes
 
 __all__ = [
@@ -30,39 +31,13 @@ __all__ = [
     "plot_found_and_missed",
 ]
 
-SMALL, LARGE = 32**2, 96**2  # COCO's area ranges: small < 32^2 <= medium <= 96^2 < large
+SMALL, LARGE = AREA_RANGES["small"][1], AREA_RANGES["large"][0]  # COCO's: 32^2, 96^2
 _ARM_COLOURS = ("tab:orange", "tab:blue", "tab:green", "tab:purple")
 
 
 def _off(ax) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
-
-
-def object_areas(targets) -> np.ndarray:
-    """COCO's size of every object of ``targets``: mask pixels, or box ``w h`` without masks.
-
-    Args:
-        targets: dicts with ``"boxes"`` ``(G, 4)`` and optionally ``"masks"`` ``(G, H, W)`` bool.
-
-    Returns:
-        ``(sum G,)`` float64 areas, the targets' objects in order.
-    """
-    areas = []
-    for i, t in enumerate(targets):
-        if not isinstance(t, dict) or "boxes" not in t:
-            raise ValueError(f"targets[{i}] must be a dict with 'boxes'")
-        boxes = as_boxes(t["boxes"], f"targets[{i}]['boxes']", dtype=np.float64)
-        if "masks" in t:
-            masks = np.asarray(t["masks"], bool)
-            if masks.ndim != 3 or len(masks) != len(boxes):
-                raise ValueError(
-                    f"targets[{i}]['masks'] must have shape ({len(boxes)}, H, W); got {masks.shape}"
-                )
-            areas.append(masks.reshape(len(masks), -1).sum(axis=1).astype(np.float64))
-        else:
-            areas.append((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
-    return np.concatenate(areas) if areas else np.zeros(0)
 
 
 def best_anchor_iou(anchors, boxes, chunk: int = 4096) -> np.ndarray:
