@@ -327,7 +327,7 @@ def test_predict_real_model_gets_the_shrunk_photograph_and_the_score_threshold(
         calls["kwargs"] = kwargs
         return Model()
 
-    monkeypatch.setattr(cli, "_real_model", build)
+    monkeypatch.setattr(cli.realscale, "_real_model", build)  # where predict --model finds it
     argv = ["predict", str(big_photo), "--model", "fasterrcnn_resnet50_fpn", "--out", "c.png"]
     assert _run(argv) == 0
     assert calls["shape"] == (889, 1333, 3)
