@@ -54,7 +54,8 @@ if ARGS is not None:  # before NumPy's import, so that its BLAS starts with this
 import numpy as np  # noqa: E402
 from bench_nn import limit_blas_threads, timings, torch_with_threads  # noqa: E402  (the script's folder is on sys.path)
 
-from rcnn_from_scratch.nn.conv import conv2d_forward, conv_transpose2d_forward  # noqa: E402
+from rcnn_from_scratch.nn.conv import conv2d_forward  # noqa: E402
+from rcnn_from_scratch.nn.conv_transpose import conv_transpose2d_forward  # noqa: E402
 
 
 def resnet50_fpn_shapes(H: int, W: int, rois: int = 100) -> list[dict]:

@@ -7,14 +7,16 @@ from scipy.signal import correlate
 from rcnn_from_scratch.nn import conv
 from rcnn_from_scratch.nn.conv import (
     Conv2d,
-    ConvTranspose2d,
     col2im,
     conv2d_backward,
     conv2d_forward,
     conv2d_reference,
+    im2col,
+)
+from rcnn_from_scratch.nn.conv_transpose import (
+    ConvTranspose2d,
     conv_transpose2d_forward,
     conv_transpose2d_reference,
-    im2col,
 )
 from rcnn_from_scratch.nn.gradcheck import check_module_gradients
 
