@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rcnn_from_scratch.checkpoints import torch_format
+from rcnn_from_scratch.checkpoints import pickle_machine, torch_format
 from rcnn_from_scratch.checkpoints.torch_format import CheckpointError, read_state_dict
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -153,10 +153,11 @@ def test_the_reader_never_uses_pickle(monkeypatch):
         monkeypatch.setattr(pickle, name, forbidden)
     read_state_dict(FIXTURES / "meta_legacy.pth")
     read_state_dict(FIXTURES / "meta_zip.pth")
-    tree = ast.parse(Path(torch_format.__file__).read_text())
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert "pickle" not in imported and "importlib" not in imported
+    for module in (torch_format, pickle_machine):  # the file reader and its pickle interpreter
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "pickle" not in imported and "importlib" not in imported, module.__name__
 
 
 # ---- hostile files
